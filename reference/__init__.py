@@ -1,0 +1,34 @@
+"""aha.reference: the NumPy reference of AdaptiveHybridAttention, the spec in code.
+
+Read it beside spec/AHA.md; every function cites the clauses it implements.
+"""
+
+from .attention import global_attention, local_attention
+from .config import AHAConfig
+from .errors import AHAError, ConfigError, DomainError, DTypeError, ParamsError, ShapeError
+from .gradients import global_attention_vjp, local_attention_vjp
+from .layer import hybrid_layer
+from .params import init_params, param_shapes
+from .plan import Plan, plan
+
+SPEC_VERSION = "1.0.0"
+
+__all__ = [
+    "SPEC_VERSION",
+    "AHAConfig",
+    "AHAError",
+    "ConfigError",
+    "DTypeError",
+    "DomainError",
+    "ParamsError",
+    "Plan",
+    "ShapeError",
+    "global_attention",
+    "global_attention_vjp",
+    "hybrid_layer",
+    "init_params",
+    "local_attention",
+    "local_attention_vjp",
+    "param_shapes",
+    "plan",
+]

@@ -1,0 +1,167 @@
+"""Checks at the public boundary (ERR-1 .. ERR-8).
+
+Adapters call these too, so that every implementation rejects the same inputs with the same
+error types and messages. Each check returns the validated value, converted where the spec says
+how (span_scale to binary64, PLAN-1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .config import AHAConfig
+from .errors import ConfigError, DomainError, DTypeError, ParamsError, ShapeError
+from .params import param_shapes
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def config(cfg: object) -> AHAConfig:
+    if not isinstance(cfg, AHAConfig):
+        raise ConfigError(f"config must be an AHAConfig, got {type(cfg).__name__}")
+    return cfg
+
+
+def float_array(name: str, x: Any, axes: str) -> np.ndarray:
+    """A non-empty, finite float array whose rank is the number of names in ``axes``."""
+    arr = np.asarray(x)
+    check_array(name, arr.shape, arr.dtype.name, axes)
+    _finite(name, arr)
+    return arr
+
+
+def check_array(name: str, shape: tuple[int, ...], dtype: str, axes: str) -> None:
+    """Rank, empty axes and dtype from a shape and a dtype name (frameworks call this too)."""
+    rank = len(axes.split(","))
+    if len(shape) != rank:
+        raise ShapeError(f"{name} must have rank {rank} [{axes}], got shape {shape}")
+    if 0 in shape:
+        raise ShapeError(f"{name} must not have an empty axis [{axes}], got shape {shape}")
+    if dtype not in FLOAT_DTYPES:
+        raise DTypeError(f"{name} must have a float dtype {FLOAT_DTYPES}, got {dtype}")
+
+
+def _finite(name: str, arr: np.ndarray) -> None:
+    bad = ~np.isfinite(arr.astype(np.float64))
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DomainError(f"{name} must be finite, got {arr[where]} at index {list(where)}")
+
+
+def same_shape(name: str, arr: np.ndarray, ref_name: str, ref: np.ndarray) -> None:
+    if arr.shape != ref.shape:
+        raise ShapeError(f"{name} must have the shape of {ref_name} {ref.shape}, got {arr.shape}")
+    if arr.dtype != ref.dtype:
+        raise DTypeError(f"{name} must have the dtype of {ref_name} ({ref.dtype.name}), "
+                         f"got {arr.dtype.name}")
+
+
+def attention_inputs(
+    q: Any, k: Any, v: Any, rel_bias: Any, cfg: object, key_padding_mask: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, AHAConfig]:
+    """q, k, v [B, H, T, Dh] of one float dtype; rel_bias [H, 2R-1]; mask bool [B, T] (ERR-4..6)."""
+    cfg = config(cfg)
+    q = float_array("q", q, "B, H, T, Dh")
+    k = float_array("k", k, "B, H, T, Dh")
+    v = float_array("v", v, "B, H, T, Dh")
+    same_shape("k", k, "q", q)
+    same_shape("v", v, "q", q)
+    rel_bias = float_array("rel_bias", rel_bias, "H, 2R-1")
+    batch, heads, seq_len, _ = q.shape
+    expected = (heads, 2 * cfg.max_rel_dist - 1)
+    if rel_bias.shape != expected:
+        raise ShapeError(f"rel_bias must have shape [H, 2R-1] = {expected} "
+                         f"(H from q, R = config.max_rel_dist), got {rel_bias.shape}")
+    if rel_bias.dtype != q.dtype:
+        raise DTypeError(f"rel_bias must have the dtype of q ({q.dtype.name}), "
+                         f"got {rel_bias.dtype.name}")
+    return q, k, v, rel_bias, padding_mask(key_padding_mask, batch, seq_len), cfg
+
+
+def padding_mask(mask: Any, batch: int, seq_len: int) -> np.ndarray | None:
+    """None, or a bool [B, T] array where True marks a real token (MASK-1, ERR-8)."""
+    if mask is None:
+        return None
+    arr = np.asarray(mask)
+    if arr.dtype != np.bool_:
+        raise DTypeError(f"key_padding_mask must have dtype bool (True = real token), "
+                         f"got {arr.dtype.name}")
+    if arr.shape != (batch, seq_len):
+        raise ShapeError(f"key_padding_mask must have shape [B, T] = {(batch, seq_len)}, "
+                         f"got {arr.shape}")
+    return arr
+
+
+def span_scale(s: Any, batch: int | None = None) -> np.ndarray:
+    """span_scale as binary64 [B], each finite and in [0, 1] (PLAN-1, ERR-6).
+
+    A scalar broadcasts to ``batch`` elements (one when ``batch`` is None).
+    """
+    arr = np.asarray(s)
+    if arr.dtype.name not in FLOAT_DTYPES and arr.dtype.kind not in "iu":
+        raise DTypeError(f"span_scale must be real numbers, got dtype {arr.dtype.name}")
+    if arr.ndim == 0:
+        arr = np.full(1 if batch is None else batch, arr)
+    if arr.ndim != 1 or arr.size == 0 or (batch is not None and arr.shape[0] != batch):
+        expected = "[B]" if batch is None else f"[B] = ({batch},)"
+        raise ShapeError(f"span_scale must be a scalar or have shape {expected}, got {arr.shape}")
+    arr = arr.astype(np.float64)  # exact for every accepted dtype: PLAN-2 needs binary64
+    for b, value in enumerate(arr):
+        if not (np.isfinite(value) and 0.0 <= value <= 1.0):
+            raise DomainError(f"span_scale[{b}] must lie in [0, 1], got {value}")
+    return arr
+
+
+def seq_len(t: Any) -> int:
+    if isinstance(t, bool) or not isinstance(t, int | np.integer) or t < 1:
+        raise ShapeError(f"seq_len must be an int >= 1, got {t!r}")
+    return int(t)
+
+
+def layer_inputs(
+    x: Any, params: Any, cfg: object, key_padding_mask: Any
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None, AHAConfig, int]:
+    """x [B, T, D]; params with exactly the names of param_shapes; returns H too (LAYER-1)."""
+    cfg = config(cfg)
+    x = float_array("x", x, "B, T, D")
+    batch, length, d_model = x.shape
+    heads = _heads(params, d_model, cfg)
+    expected = param_shapes(d_model, heads, cfg)
+    extra = sorted(set(params) - set(expected))
+    if extra:
+        raise ParamsError(f"params has an entry the layer does not know: {extra[0]!r}")
+    checked = {}
+    for name, shape in expected.items():
+        arr = float_array(f"params[{name!r}]", params[name], ", ".join(map(str, shape)))
+        if arr.shape != shape:
+            raise ShapeError(f"params[{name!r}] must have shape {shape} (D={d_model}, "
+                             f"H={heads}), got {arr.shape}")
+        if arr.dtype != x.dtype:
+            raise DTypeError(f"params[{name!r}] must have the dtype of x ({x.dtype.name}), "
+                             f"got {arr.dtype.name}")
+        checked[name] = arr
+    return x, checked, padding_mask(key_padding_mask, batch, length), cfg, heads
+
+
+def _heads(params: Any, d_model: int, cfg: AHAConfig) -> int:
+    """H is read from the rel_bias tables [H, 2R-1] (LAYER-1)."""
+    if not isinstance(params, Mapping):
+        raise ParamsError(f"params must be a mapping of name to array, got {type(params).__name__}")
+    for name in param_shapes(d_model, 1, cfg):
+        if name not in params:
+            raise ParamsError(f"params is missing {name!r}; expected the names of "
+                              f"param_shapes(d_model={d_model}, n_heads, config)")
+    tables = {name: np.shape(params[name]) for name in ("local.rel_bias", "global.rel_bias")}
+    heads = tables["local.rel_bias"][0] if len(tables["local.rel_bias"]) == 2 else 0
+    for name, shape in tables.items():
+        if len(shape) != 2 or shape != (heads, 2 * cfg.max_rel_dist - 1) or heads < 1:
+            raise ShapeError(f"params[{name!r}] must have shape [H, 2R-1] with R = "
+                             f"config.max_rel_dist = {cfg.max_rel_dist} and H the same in "
+                             f"both tables, got {shape}")
+    if d_model % heads:
+        raise ShapeError(f"x's feature size D={d_model} must be a multiple of H={heads} "
+                         f"(read from params['local.rel_bias'])")
+    return heads
