@@ -25,8 +25,13 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 
 
-def time_call(fn: Callable[[], Any], *, warmup: int = 1, repeats: int = 3,
-              sync: Callable[[Any], Any] = lambda r: r) -> float:
+def time_call(
+    fn: Callable[[], Any],
+    *,
+    warmup: int = 1,
+    repeats: int = 3,
+    sync: Callable[[Any], Any] = lambda r: r,
+) -> float:
     """Median wall time of ``fn`` in seconds, after ``warmup`` untimed calls.
 
     ``sync`` receives each result and must block until it is ready (CUDA, JAX async dispatch).
@@ -55,6 +60,7 @@ def peak_memory_mib() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     import resource
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -64,8 +70,13 @@ def isolated(script: str, args: Sequence[str], timeout: float = 600) -> dict[str
     A failure or timeout comes back as {"error": ...} so one bad point never stops a table.
     """
     try:
-        done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        done = subprocess.run(
+            [sys.executable, script, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     lines = done.stdout.strip().splitlines()
@@ -89,14 +100,16 @@ def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     """A fixed-width table of ``columns``; floats get 4 significant digits."""
+
     def cell(v: Any) -> str:
         if isinstance(v, float):
             return "nan" if math.isnan(v) else f"{v:.4g}"
         return "" if v is None else str(v)
 
     body = [[cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in body)) if body else len(c)
-              for i, c in enumerate(columns)]
+    widths = [
+        max(len(c), *(len(r[i]) for r in body)) if body else len(c) for i, c in enumerate(columns)
+    ]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for r in body:

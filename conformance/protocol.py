@@ -13,8 +13,12 @@ OPERATIONS = ("plan", "local", "global", "layer")
 FEATURES = ("causal", "key_padding")
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 CAPABILITIES = frozenset((*OPERATIONS, *FEATURES, *DTYPES))
-METHODS = {"plan": "plan", "local": "local_attention", "global": "global_attention",
-           "layer": "hybrid_layer"}
+METHODS = {
+    "plan": "plan",
+    "local": "local_attention",
+    "global": "global_attention",
+    "layer": "hybrid_layer",
+}
 
 
 @runtime_checkable
@@ -51,31 +55,38 @@ def load_adapter(spec: str) -> Adapter:
         found = [ep for ep in entry_points(group="aha.adapters") if ep.name == spec]
         if not found:
             known = sorted(BUILTIN) + sorted(ep.name for ep in entry_points(group="aha.adapters"))
-            raise AdapterLoadError(f"no adapter named {spec!r}; known: {', '.join(known)}; "
-                                   f"or give module:attr")
+            raise AdapterLoadError(
+                f"no adapter named {spec!r}; known: {', '.join(known)}; or give module:attr"
+            )
         target = found[0].load()
-    adapter = target if _looks_like_adapter(target) else _call_factory(spec, target)
+    is_instance = _looks_like_adapter(target) and not isinstance(target, type)
+    adapter = target if is_instance else _call_factory(spec, target)
     check_adapter(spec, adapter)
     return adapter
 
 
 def check_adapter(spec: str, adapter: Any) -> None:
     if not _looks_like_adapter(adapter):
-        raise AdapterLoadError(f"{spec!r} gives {type(adapter).__name__}, which has no "
-                               f"'name' and 'capabilities'")
+        raise AdapterLoadError(
+            f"{spec!r} gives {type(adapter).__name__}, which has no 'name' and 'capabilities'"
+        )
     unknown = set(adapter.capabilities) - CAPABILITIES
     if unknown:
-        raise AdapterLoadError(f"adapter {adapter.name!r} claims unknown capabilities "
-                               f"{sorted(unknown)}; known: {sorted(CAPABILITIES)}")
+        raise AdapterLoadError(
+            f"adapter {adapter.name!r} claims unknown capabilities "
+            f"{sorted(unknown)}; known: {sorted(CAPABILITIES)}"
+        )
     for op, method in METHODS.items():
         if op in adapter.capabilities and not callable(getattr(adapter, method, None)):
-            raise AdapterLoadError(f"adapter {adapter.name!r} claims {op!r} but has no "
-                                   f"method {method}()")
+            raise AdapterLoadError(
+                f"adapter {adapter.name!r} claims {op!r} but has no method {method}()"
+            )
 
 
 def _looks_like_adapter(obj: Any) -> bool:
     return isinstance(getattr(obj, "name", None), str) and isinstance(
-        getattr(obj, "capabilities", None), frozenset | set)
+        getattr(obj, "capabilities", None), frozenset | set
+    )
 
 
 def _call_factory(spec: str, factory: Any) -> Any:
@@ -84,8 +95,9 @@ def _call_factory(spec: str, factory: Any) -> Any:
     try:
         return factory()
     except Exception as exc:
-        raise AdapterLoadError(f"building adapter {spec!r} failed: {type(exc).__name__}: "
-                               f"{exc}") from exc
+        raise AdapterLoadError(
+            f"building adapter {spec!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _import(path: str) -> Any:
@@ -93,8 +105,10 @@ def _import(path: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise AdapterLoadError(f"cannot import {module_name!r} for adapter {path!r}: {exc}. "
-                               f"Is its extra installed (pip install 'aha-spec[...]')?") from exc
+        raise AdapterLoadError(
+            f"cannot import {module_name!r} for adapter {path!r}: {exc}. "
+            f"Is its extra installed (pip install 'aha-spec[...]')?"
+        ) from exc
     try:
         return getattr(module, attr)
     except AttributeError:

@@ -70,8 +70,9 @@ def max_error(actual: Any, oracle: np.ndarray) -> tuple[float, tuple[int, ...]]:
     return float(diff[where]), tuple(int(i) for i in where)
 
 
-def compare(name: str, actual: Any, oracle: np.ndarray, dtype: str,
-            baseline_err: float = 0.0) -> Comparison:
+def compare(
+    name: str, actual: Any, oracle: np.ndarray, dtype: str, baseline_err: float = 0.0
+) -> Comparison:
     """Compare ``actual`` to the float64 oracle under the rule of ``dtype`` (PREC-3)."""
     err, where = max_error(actual, oracle)
     return Comparison(name, err, err / scale_of(oracle), bound(dtype, baseline_err, oracle), where)

@@ -15,20 +15,44 @@ from .config import AHAConfig
 from .errors import DTypeError
 from .plan import Plan, _plan
 
+
 @overload
 def local_attention(
-    q: Any, k: Any, v: Any, span_scale: Any, rel_bias: Any, config: AHAConfig,
-    key_padding_mask: Any = None, *, dtype: Any = np.float64,
+    q: Any,
+    k: Any,
+    v: Any,
+    span_scale: Any,
+    rel_bias: Any,
+    config: AHAConfig,
+    key_padding_mask: Any = None,
+    *,
+    dtype: Any = np.float64,
     return_weights: Literal[False] = False,
 ) -> np.ndarray: ...
 @overload
 def local_attention(
-    q: Any, k: Any, v: Any, span_scale: Any, rel_bias: Any, config: AHAConfig,
-    key_padding_mask: Any = None, *, dtype: Any = np.float64, return_weights: Literal[True],
+    q: Any,
+    k: Any,
+    v: Any,
+    span_scale: Any,
+    rel_bias: Any,
+    config: AHAConfig,
+    key_padding_mask: Any = None,
+    *,
+    dtype: Any = np.float64,
+    return_weights: Literal[True],
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def local_attention(
-    q: Any, k: Any, v: Any, span_scale: Any, rel_bias: Any, config: AHAConfig,
-    key_padding_mask: Any = None, *, dtype: Any = np.float64, return_weights: bool = False,
+    q: Any,
+    k: Any,
+    v: Any,
+    span_scale: Any,
+    rel_bias: Any,
+    config: AHAConfig,
+    key_padding_mask: Any = None,
+    *,
+    dtype: Any = np.float64,
+    return_weights: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Local branch: each query attends to keys within its sequence's reach (LOCAL-1 .. LOCAL-6).
 
@@ -37,7 +61,8 @@ def local_attention(
     weights [B, H, T, T] too when ``return_weights``.
     """
     q, k, v, rel_bias, mask, config = validate.attention_inputs(
-        q, k, v, rel_bias, config, key_padding_mask)
+        q, k, v, rel_bias, config, key_padding_mask
+    )
     s = validate.span_scale(span_scale, q.shape[0])
     out, weights = _local(q, k, v, s, rel_bias, config, mask, precision(dtype))
     return (out, weights) if return_weights else out
@@ -45,24 +70,46 @@ def local_attention(
 
 @overload
 def global_attention(
-    q: Any, k: Any, v: Any, rel_bias: Any, config: AHAConfig, key_padding_mask: Any = None,
-    *, dtype: Any = np.float64, return_weights: Literal[False] = False,
+    q: Any,
+    k: Any,
+    v: Any,
+    rel_bias: Any,
+    config: AHAConfig,
+    key_padding_mask: Any = None,
+    *,
+    dtype: Any = np.float64,
+    return_weights: Literal[False] = False,
 ) -> np.ndarray: ...
 @overload
 def global_attention(
-    q: Any, k: Any, v: Any, rel_bias: Any, config: AHAConfig, key_padding_mask: Any = None,
-    *, dtype: Any = np.float64, return_weights: Literal[True],
+    q: Any,
+    k: Any,
+    v: Any,
+    rel_bias: Any,
+    config: AHAConfig,
+    key_padding_mask: Any = None,
+    *,
+    dtype: Any = np.float64,
+    return_weights: Literal[True],
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def global_attention(
-    q: Any, k: Any, v: Any, rel_bias: Any, config: AHAConfig, key_padding_mask: Any = None,
-    *, dtype: Any = np.float64, return_weights: bool = False,
+    q: Any,
+    k: Any,
+    v: Any,
+    rel_bias: Any,
+    config: AHAConfig,
+    key_padding_mask: Any = None,
+    *,
+    dtype: Any = np.float64,
+    return_weights: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Global branch: every key is visible, subject to causality and padding (GLOBAL-1 .. GLOBAL-4).
 
     Same shapes as ``local_attention``, without span_scale.
     """
     q, k, v, rel_bias, mask, config = validate.attention_inputs(
-        q, k, v, rel_bias, config, key_padding_mask)
+        q, k, v, rel_bias, config, key_padding_mask
+    )
     out, weights = _global(q, k, v, rel_bias, config, mask, precision(dtype))
     return (out, weights) if return_weights else out
 
@@ -95,8 +142,14 @@ def precision(dtype: Any) -> Precision:
 
 
 def _local(
-    q: np.ndarray, k: np.ndarray, v: np.ndarray, s: np.ndarray, rel_bias: np.ndarray,
-    config: AHAConfig, mask: np.ndarray | None, prec: Precision,
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    s: np.ndarray,
+    rel_bias: np.ndarray,
+    config: AHAConfig,
+    mask: np.ndarray | None,
+    prec: Precision,
 ) -> tuple[np.ndarray, np.ndarray]:
     p = _plan(s, q.shape[2], config)
     visible = visibility(q.shape[2], config.causal, mask, p.reach)
@@ -104,14 +157,27 @@ def _local(
 
 
 def _global(
-    q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray,
-    config: AHAConfig, mask: np.ndarray | None, prec: Precision,
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    rel_bias: np.ndarray,
+    config: AHAConfig,
+    mask: np.ndarray | None,
+    prec: Precision,
 ) -> tuple[np.ndarray, np.ndarray]:
     # GLOBAL-3: no gain and no temperature, i.e. a plan of ones.
     ones = np.ones(q.shape[0])
     visible = visibility(q.shape[2], config.causal, mask, reach=None)
-    return _attend(q, k, v, rel_bias, visible, config.softmax_scale(q.shape[-1]),
-                   Plan(ones, ones, ones, ones), prec)
+    return _attend(
+        q,
+        k,
+        v,
+        rel_bias,
+        visible,
+        config.softmax_scale(q.shape[-1]),
+        Plan(ones, ones, ones, ones),
+        prec,
+    )
 
 
 def visibility(
@@ -161,8 +227,14 @@ def masked_softmax(logits: np.ndarray, visible: np.ndarray) -> np.ndarray:
 
 
 def _attend(
-    q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray, visible: np.ndarray,
-    scale: float, p: Plan, prec: Precision,
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    rel_bias: np.ndarray,
+    visible: np.ndarray,
+    scale: float,
+    p: Plan,
+    prec: Precision,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Masked softmax of the logits, then the weighted sum of values (LOCAL-4, LOCAL-5).
 
@@ -174,8 +246,13 @@ def _attend(
 
 
 def logits(
-    q: np.ndarray, k: np.ndarray, rel_bias: np.ndarray, scale: float,
-    gain: np.ndarray, temperature: np.ndarray, dt: np.dtype,
+    q: np.ndarray,
+    k: np.ndarray,
+    rel_bias: np.ndarray,
+    scale: float,
+    gain: np.ndarray,
+    temperature: np.ndarray,
+    dt: np.dtype,
 ) -> np.ndarray:
     """z = (g·scale·<q_i, k_j> + bias[h, i, j]) / τ in dtype dt  [B, H, T, T] (LOCAL-2, LOCAL-3)."""
     q, k, rel_bias = (a.astype(dt) for a in (q, k, rel_bias))

@@ -62,7 +62,9 @@ class AHAConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"AHAConfig has no field {unknown[0]!r}; known fields: {sorted(known)}")
+            raise ConfigError(
+                f"AHAConfig has no field {unknown[0]!r}; known fields: {sorted(known)}"
+            )
         return cls(**data)
 
 

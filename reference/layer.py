@@ -16,8 +16,13 @@ Params = dict[str, np.ndarray]
 
 
 def hybrid_layer(
-    x: Any, params: Any, config: AHAConfig, key_padding_mask: Any = None,
-    span_scale: Any = None, *, dtype: Any = np.float64,
+    x: Any,
+    params: Any,
+    config: AHAConfig,
+    key_padding_mask: Any = None,
+    span_scale: Any = None,
+    *,
+    dtype: Any = np.float64,
 ) -> tuple[np.ndarray, np.ndarray]:
     """y [B, T, D] and the span scales s [B] of AdaptiveHybridAttention (LAYER-1 .. LAYER-7).
 
@@ -31,12 +36,24 @@ def hybrid_layer(
     P = {name: a.astype(prec.compute) for name, a in params.items()}
 
     x_global = prec.round(layer_norm(x, P, "ln_global", config.ln_eps))
-    G = _branch(x_global, P, "global", heads, prec,
-                lambda q, k, v, table: _global(q, k, v, table, config, mask, prec)[0])
+    G = _branch(
+        x_global,
+        P,
+        "global",
+        heads,
+        prec,
+        lambda q, k, v, table: _global(q, k, v, table, config, mask, prec)[0],
+    )
     s = span_predictor(G, P, mask, prec) if given is None else given
     x_local = prec.round(layer_norm(x, P, "ln_local", config.ln_eps))
-    L = _branch(x_local, P, "local", heads, prec,
-                lambda q, k, v, table: _local(q, k, v, s, table, config, mask, prec)[0])
+    L = _branch(
+        x_local,
+        P,
+        "local",
+        heads,
+        prec,
+        lambda q, k, v, table: _local(q, k, v, s, table, config, mask, prec)[0],
+    )
     y = linear(np.concatenate([L, G], axis=-1), P, "proj")  # LAYER-6: local first
     return y.astype(prec.storage), s
 
@@ -65,8 +82,9 @@ def merge_heads(x: np.ndarray) -> np.ndarray:
     return x.transpose(0, 2, 1, 3).reshape(B, T, H * Dh)
 
 
-def span_predictor(G: np.ndarray, P: Params, mask: np.ndarray | None,
-                   prec: Precision) -> np.ndarray:
+def span_predictor(
+    G: np.ndarray, P: Params, mask: np.ndarray | None, prec: Precision
+) -> np.ndarray:
     """s_b = sigmoid(<mean of G_b over real positions, w_span> + b_span) [B] (LAYER-4).
 
     A sequence with no real position pools to zero, so its s is sigmoid(b_span).
@@ -79,7 +97,11 @@ def span_predictor(G: np.ndarray, P: Params, mask: np.ndarray | None,
 
 
 def _branch(
-    x: np.ndarray, P: Params, name: str, heads: int, prec: Precision,
+    x: np.ndarray,
+    P: Params,
+    name: str,
+    heads: int,
+    prec: Precision,
     attend: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
 ) -> np.ndarray:
     """Project to heads, attend, merge, project out (LAYER-3, LAYER-5).

@@ -55,14 +55,16 @@ def same_shape(name: str, arr: np.ndarray, ref_name: str, ref: np.ndarray) -> No
     if arr.shape != ref.shape:
         raise ShapeError(f"{name} must have the shape of {ref_name} {ref.shape}, got {arr.shape}")
     if arr.dtype != ref.dtype:
-        raise DTypeError(f"{name} must have the dtype of {ref_name} ({ref.dtype.name}), "
-                         f"got {arr.dtype.name}")
+        raise DTypeError(
+            f"{name} must have the dtype of {ref_name} ({ref.dtype.name}), got {arr.dtype.name}"
+        )
 
 
 def attention_inputs(
     q: Any, k: Any, v: Any, rel_bias: Any, cfg: object, key_padding_mask: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, AHAConfig]:
-    """q, k, v [B, H, T, Dh] of one float dtype; rel_bias [H, 2R-1]; mask bool [B, T] (ERR-4..6)."""
+    """q, k, v [B, H, T, Dh] and rel_bias [H, 2R-1] of one float dtype (PREC-4); mask bool [B, T]
+    (ERR-4 .. ERR-6, ERR-8)."""
     cfg = config(cfg)
     q = float_array("q", q, "B, H, T, Dh")
     k = float_array("k", k, "B, H, T, Dh")
@@ -73,11 +75,14 @@ def attention_inputs(
     batch, heads, seq_len, _ = q.shape
     expected = (heads, 2 * cfg.max_rel_dist - 1)
     if rel_bias.shape != expected:
-        raise ShapeError(f"rel_bias must have shape [H, 2R-1] = {expected} "
-                         f"(H from q, R = config.max_rel_dist), got {rel_bias.shape}")
+        raise ShapeError(
+            f"rel_bias must have shape [H, 2R-1] = {expected} "
+            f"(H from q, R = config.max_rel_dist), got {rel_bias.shape}"
+        )
     if rel_bias.dtype != q.dtype:
-        raise DTypeError(f"rel_bias must have the dtype of q ({q.dtype.name}), "
-                         f"got {rel_bias.dtype.name}")
+        raise DTypeError(
+            f"rel_bias must have the dtype of q ({q.dtype.name}), got {rel_bias.dtype.name}"
+        )
     return q, k, v, rel_bias, padding_mask(key_padding_mask, batch, seq_len), cfg
 
 
@@ -87,11 +92,13 @@ def padding_mask(mask: Any, batch: int, seq_len: int) -> np.ndarray | None:
         return None
     arr = np.asarray(mask)
     if arr.dtype != np.bool_:
-        raise DTypeError(f"key_padding_mask must have dtype bool (True = real token), "
-                         f"got {arr.dtype.name}")
+        raise DTypeError(
+            f"key_padding_mask must have dtype bool (True = real token), got {arr.dtype.name}"
+        )
     if arr.shape != (batch, seq_len):
-        raise ShapeError(f"key_padding_mask must have shape [B, T] = {(batch, seq_len)}, "
-                         f"got {arr.shape}")
+        raise ShapeError(
+            f"key_padding_mask must have shape [B, T] = {(batch, seq_len)}, got {arr.shape}"
+        )
     return arr
 
 
@@ -137,11 +144,14 @@ def layer_inputs(
     for name, shape in expected.items():
         arr = float_array(f"params[{name!r}]", params[name], ", ".join(map(str, shape)))
         if arr.shape != shape:
-            raise ShapeError(f"params[{name!r}] must have shape {shape} (D={d_model}, "
-                             f"H={heads}), got {arr.shape}")
+            raise ShapeError(
+                f"params[{name!r}] must have shape {shape} (D={d_model}, "
+                f"H={heads}), got {arr.shape}"
+            )
         if arr.dtype != x.dtype:
-            raise DTypeError(f"params[{name!r}] must have the dtype of x ({x.dtype.name}), "
-                             f"got {arr.dtype.name}")
+            raise DTypeError(
+                f"params[{name!r}] must have the dtype of x ({x.dtype.name}), got {arr.dtype.name}"
+            )
         checked[name] = arr
     return x, checked, padding_mask(key_padding_mask, batch, length), cfg, heads
 
@@ -152,16 +162,22 @@ def _heads(params: Any, d_model: int, cfg: AHAConfig) -> int:
         raise ParamsError(f"params must be a mapping of name to array, got {type(params).__name__}")
     for name in param_shapes(d_model, 1, cfg):
         if name not in params:
-            raise ParamsError(f"params is missing {name!r}; expected the names of "
-                              f"param_shapes(d_model={d_model}, n_heads, config)")
+            raise ParamsError(
+                f"params is missing {name!r}; expected the names of "
+                f"param_shapes(d_model={d_model}, n_heads, config)"
+            )
     tables = {name: np.shape(params[name]) for name in ("local.rel_bias", "global.rel_bias")}
     heads = tables["local.rel_bias"][0] if len(tables["local.rel_bias"]) == 2 else 0
     for name, shape in tables.items():
         if len(shape) != 2 or shape != (heads, 2 * cfg.max_rel_dist - 1) or heads < 1:
-            raise ShapeError(f"params[{name!r}] must have shape [H, 2R-1] with R = "
-                             f"config.max_rel_dist = {cfg.max_rel_dist} and H the same in "
-                             f"both tables, got {shape}")
+            raise ShapeError(
+                f"params[{name!r}] must have shape [H, 2R-1] with R = "
+                f"config.max_rel_dist = {cfg.max_rel_dist} and H the same in "
+                f"both tables, got {shape}"
+            )
     if d_model % heads:
-        raise ShapeError(f"x's feature size D={d_model} must be a multiple of H={heads} "
-                         f"(read from params['local.rel_bias'])")
+        raise ShapeError(
+            f"x's feature size D={d_model} must be a multiple of H={heads} "
+            f"(read from params['local.rel_bias'])"
+        )
     return heads

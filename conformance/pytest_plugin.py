@@ -1,0 +1,76 @@
+"""pytest entry point: ``pytest --pyargs aha.conformance --aha-adapter X``.
+
+Each check of ``aha conform`` becomes one test item with the same verdict: a pass passes, a
+failure fails with the same message and repro command, n/a and declined are skips that say so.
+Registered through the ``pytest11`` entry point, so installing aha-spec makes it available.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("aha", "AHA conformance (pytest --pyargs aha.conformance)")
+    group.addoption(
+        "--aha-adapter",
+        default="numpy",
+        help="adapter to check: built-in name, module:attr or entry point",
+    )
+    group.addoption("--aha-dtype", default=None, help="comma-separated dtypes (default: claimed)")
+    group.addoption(
+        "--aha-max-examples",
+        type=int,
+        default=15,
+        help="Hypothesis examples per property and dtype",
+    )
+    group.addoption("--aha-seed", type=int, default=0)
+    group.addoption("--aha-case", default=None, help="case id, property name or glob")
+    group.addoption("--aha-vectors", type=Path, default=None, help="corpus directory")
+
+
+def _session(config: pytest.Config) -> tuple[Any, Any, list[Any]]:
+    """Adapter, settings and checks, built once per pytest session."""
+    cached = getattr(config, "_aha_session", None)
+    if cached is None:
+        from aha.conformance import corpus
+        from aha.conformance.cli import _dtypes
+        from aha.conformance.protocol import AdapterLoadError, load_adapter
+        from aha.conformance.runner import Settings, plan_checks
+
+        spec = config.getoption("aha_adapter")
+        try:
+            adapter = load_adapter(spec)
+        except AdapterLoadError as exc:
+            raise pytest.UsageError(f"--aha-adapter: {exc}") from None
+        settings = Settings(
+            adapter=spec,
+            dtypes=_dtypes(config.getoption("aha_dtype")),
+            max_examples=config.getoption("aha_max_examples"),
+            seed=config.getoption("aha_seed"),
+            case=config.getoption("aha_case"),
+            vectors=config.getoption("aha_vectors"),
+        )
+        checks = plan_checks(adapter, corpus.load(settings.vectors), settings)
+        cached = (adapter, settings, checks)
+        config._aha_session = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "aha_check" in metafunc.fixturenames:
+        _, _, checks = _session(metafunc.config)
+        metafunc.parametrize("aha_check", checks, ids=[c.id for c in checks])
+
+
+@pytest.fixture
+def aha_adapter(request: pytest.FixtureRequest) -> Any:
+    return _session(request.config)[0]
+
+
+@pytest.fixture
+def aha_settings(request: pytest.FixtureRequest) -> Any:
+    return _session(request.config)[1]
