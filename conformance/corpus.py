@@ -148,12 +148,13 @@ def write(directory: Path, cases: list[Case], flags: dict[str, str]) -> None:
                 for name, arr in sorted(tensors.items())
             },
         }
+        entry["dtypes"] = list(case.dtypes)
         if case.error:
             entry.update(
                 error=case.error, error_base=BUILTIN_ERRORS[case.error], argument=case.argument
             )
         else:
-            entry.update(dtypes=list(case.dtypes), baseline_error=case.baseline_error)
+            entry["baseline_error"] = case.baseline_error
         entries.append(entry)
     manifest: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

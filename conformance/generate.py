@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from aha.reference import AHAConfig
 from aha.reference.errors import ERROR_TYPES
+from aha.reference.validate import FLOAT_DTYPES
 
 from . import corpus, oracle
 from .cases import FLAGS, catalog
@@ -23,7 +24,7 @@ def build(case: Case) -> Case:
     """The case with its expected outputs and baseline errors, or its error checked."""
     if case.error:
         check_invalid(case)
-        return case
+        return dataclasses.replace(case, dtypes=_invalid_in(case))
     config = case.aha_config()
     if case.kind == "layer" and "span_scale" not in case.inputs:
         case = _with_span_margin(case, config)
@@ -59,6 +60,20 @@ def _with_span_margin(case: Case, config: AHAConfig) -> Case:
         if all(np.array_equal(w, np.floor(config.window * s)) for w in windows):
             return dataclasses.replace(case, inputs=inputs)
     raise AssertionError(f"{case.id}: no span.bias keeps W·s {MARGIN} from an integer")
+
+
+def _invalid_in(case: Case) -> tuple[str, ...]:
+    """The dtypes in which the case's defect survives casting its float64 inputs."""
+    if case.kind == "config":
+        return ()
+    kept = []
+    for dtype in FLOAT_DTYPES:
+        try:
+            check_invalid(dataclasses.replace(case, inputs=oracle.cast(case.inputs, dtype)))
+            kept.append(dtype)
+        except AssertionError:
+            pass
+    return tuple(kept)
 
 
 def raise_reference(case: Case) -> None:

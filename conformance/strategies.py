@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -127,7 +128,8 @@ def _configs(draw: Any, overrides: dict[str, Any]) -> AHAConfig:
     )
 
 
-def floor_edges(window: int) -> list[float]:
+@lru_cache
+def floor_edges(window: int) -> tuple[float, ...]:
     """Span scales on and beside the floor boundaries of PLAN-2 for window W.
 
     0, 1, every k/W, their binary64 neighbours, and the float32 values nearest k/W.
@@ -146,17 +148,18 @@ def floor_edges(window: int) -> list[float]:
                 float(np.nextafter(near32, np.float32(1))),
             )
         )
-    return sorted(float(e) for e in edges if 0.0 <= e <= 1.0)
+    return tuple(sorted(float(e) for e in edges if 0.0 <= e <= 1.0))
 
 
-def float32_hazards(window: int) -> list[float]:
+@lru_cache
+def float32_hazards(window: int) -> tuple[float, ...]:
     """Span scales whose window differs when W·s is computed in float32 (W=100, s=0.29: 28
     in binary64, 29 in float32; PLAN-2)."""
-    return [
+    return tuple(
         s
         for s in floor_edges(window)
         if math.floor(window * s) != math.floor(float(np.float32(window) * np.float32(s)))
-    ]
+    )
 
 
 def span_scales(batch: int, window: int) -> SearchStrategy[np.ndarray]:
