@@ -336,13 +336,16 @@ def _run_property(
     except CheckFailed:
         _save_counterexample(prop, dtype, adapter, settings, failing, result)
         raise failing["error"] from None
-    except HypothesisException as exc:
-        if counts["declined"]:
+    except Exception as exc:  # Hypothesis' own verdicts (flaky, unsatisfiable) and the rest
+        if failing:  # a real failure Hypothesis could not replay: report it all the same
+            _save_counterexample(prop, dtype, adapter, settings, failing, result)
+            raise CheckFailed(
+                f"{failing['error']} (Hypothesis: {type(exc).__name__}, the failure did not "
+                f"reproduce on replay: is the adapter deterministic?)",
+                getattr(failing["error"], "comparisons", []),
+            ) from None
+        if isinstance(exc, HypothesisException) and counts["declined"]:
             raise Declined(f"{counts['declined']} of {counts['run']} examples declined") from None
-        raise CheckFailed(
-            f"Hypothesis could not run the property: {type(exc).__name__}: {exc}"
-        ) from None
-    except Exception as exc:  # e.g. the adapter misbehaving inside Hypothesis' own machinery
         raise CheckFailed(f"the property stopped: {type(exc).__name__}: {exc}") from None
     result.message = f"{counts['run']} examples"
     return []

@@ -123,16 +123,15 @@ class Precision(NamedTuple):
     storage: np.dtype
 
     def round(self, a: np.ndarray) -> np.ndarray:
-        """Store an operation's result: round to the storage dtype, compute on from there."""
-        if self.storage == self.compute:
-            return a
-        return a.astype(self.storage).astype(self.compute)
+        """Store a value: round it to the storage dtype, compute on from there (operands and
+        operation results alike)."""
+        return a.astype(self.storage).astype(self.compute, copy=False)
 
 
 def precision(dtype: Any) -> Precision:
     """The Precision of ``dtype``: float64, float32, float16 or bfloat16 (PREC-1, PREC-2)."""
     try:
-        found = np.dtype(dtype)
+        found = None if dtype is None else np.dtype(dtype)
     except TypeError:
         found = None
     if found is None or found.name not in validate.FLOAT_DTYPES:
@@ -240,9 +239,10 @@ def _attend(
 
     Returns out [B, H, T, Dh] in the storage dtype and weights [B, H, T, T] in the compute one.
     """
+    q, k, v, rel_bias = (prec.round(a) for a in (q, k, v, rel_bias))  # operands in d: PREC-2
     z = logits(q, k, rel_bias, scale, p.gain, p.temperature, prec.compute)
     weights = masked_softmax(z, visible)
-    return (weights @ v.astype(prec.compute)).astype(prec.storage), weights
+    return (weights @ v).astype(prec.storage), weights
 
 
 def logits(

@@ -32,6 +32,18 @@ class AHAConfig:
     scale: float | None = None
     ln_eps: float = 1e-5
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> AHAConfig:
+        """Keyword arguments with the names of the fields only (CFG-1, ERR-3)."""
+        if args:
+            raise ConfigError(f"AHAConfig takes keyword arguments only, e.g. "
+                              f"AHAConfig(window=64); got {len(args)} positional")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ConfigError(f"AHAConfig has no field {unknown[0]!r}; "
+                              f"known fields: {sorted(known)}")
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
         _int_field(self, "window", 1, None)
         _int_field(self, "min_window", 1, self.window)
@@ -58,13 +70,7 @@ class AHAConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AHAConfig:
-        """Build from a mapping (e.g. a vector manifest); unknown names are errors (CFG-1)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"AHAConfig has no field {unknown[0]!r}; known fields: {sorted(known)}"
-            )
+        """Build from a mapping, e.g. a vector manifest (CFG-1)."""
         return cls(**data)
 
 

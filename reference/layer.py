@@ -32,8 +32,8 @@ def hybrid_layer(
     x, params, mask, config, heads = validate.layer_inputs(x, params, config, key_padding_mask)
     prec = precision(dtype)
     given = None if span_scale is None else validate.span_scale(span_scale, x.shape[0])
-    x = x.astype(prec.compute)
-    P = {name: a.astype(prec.compute) for name, a in params.items()}
+    x = prec.round(x)  # operands in the storage dtype: PREC-2
+    P = {name: prec.round(a) for name, a in params.items()}
 
     x_global = prec.round(layer_norm(x, P, "ln_global", config.ln_eps))
     G = _branch(
@@ -55,7 +55,7 @@ def hybrid_layer(
         lambda q, k, v, table: _local(q, k, v, s, table, config, mask, prec)[0],
     )
     y = linear(np.concatenate([L, G], axis=-1), P, "proj")  # LAYER-6: local first
-    return y.astype(prec.storage), s
+    return y.astype(prec.storage), s.astype(np.float64)  # s as the plan reads it: PLAN-1
 
 
 def layer_norm(x: np.ndarray, P: Params, name: str, eps: float) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import ml_dtypes  # noqa: F401  (registers the bfloat16 dtype name with NumPy)
 import numpy as np
 
 from .config import AHAConfig
