@@ -1,0 +1,62 @@
+"""The ``triton`` adapter: NumPy at the boundary, the Triton kernel inside (spec/conformance.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import triton
+from aha.adapters.torch._convert import to_numpy, to_torch
+from aha.reference import AHAConfig, validate
+
+from . import attention
+
+
+class TritonAdapter:
+    """The local and global branches on the Triton kernel; bfloat16 only on a GPU.
+
+    Building it fails with a RuntimeError when there is neither a CUDA GPU nor
+    TRITON_INTERPRET=1 (the harness reports that as an adapter that cannot load).
+    """
+
+    name = "triton"
+    version = f"triton {triton.__version__}"
+
+    def __init__(self) -> None:
+        self.device = attention.kernel_device()
+        # The interpreter's bfloat16 tl.dot is wrong, so bfloat16 is claimed on a GPU only.
+        gpu_only = ("bfloat16",) if self.device == "cuda" else ()
+        self.capabilities = frozenset(
+            {"local", "global", "causal", "key_padding", "float32", "float16", *gpu_only}
+        )
+
+    def local_attention(
+        self,
+        q: Any,
+        k: Any,
+        v: Any,
+        span_scale: Any,
+        rel_bias: Any,
+        config: AHAConfig,
+        key_padding_mask: Any = None,
+    ) -> np.ndarray:
+        """LOCAL-1 .. LOCAL-6 on the kernel; inputs checked by the reference (ERR-1 .. ERR-8)."""
+        q, k, v, rel_bias, mask, config = validate.attention_inputs(
+            q, k, v, rel_bias, config, key_padding_mask
+        )
+        s = validate.span_scale(span_scale, q.shape[0])
+        tq, tk, tv, tb = (to_torch(a, self.device) for a in (q, k, v, rel_bias))
+        return to_numpy(attention.local_attention(tq, tk, tv, s, tb, config, self._mask(mask)))
+
+    def global_attention(
+        self, q: Any, k: Any, v: Any, rel_bias: Any, config: AHAConfig, key_padding_mask: Any = None
+    ) -> np.ndarray:
+        """GLOBAL-1 .. GLOBAL-4 on the local kernel with reach T, gain 1 and temperature 1."""
+        q, k, v, rel_bias, mask, config = validate.attention_inputs(
+            q, k, v, rel_bias, config, key_padding_mask
+        )
+        tq, tk, tv, tb = (to_torch(a, self.device) for a in (q, k, v, rel_bias))
+        return to_numpy(attention.global_attention(tq, tk, tv, tb, config, self._mask(mask)))
+
+    def _mask(self, mask: np.ndarray | None) -> Any:
+        return None if mask is None else to_torch(mask, self.device)

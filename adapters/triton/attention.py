@@ -1,0 +1,247 @@
+"""Torch tensors in and out: the plan on the host in binary64, the kernel on the device.
+
+``local_attention`` and ``global_attention`` take and return torch tensors [B, H, T, Dh] on
+the kernel's device (CUDA, or the CPU under TRITON_INTERPRET=1). They check shapes and dtypes
+only; values are the caller's (the ``triton`` adapter checks them on the NumPy side).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import triton
+from aha.reference import AHAConfig, plan, validate
+from aha.reference.errors import DTypeError, ShapeError
+from triton.runtime.interpreter import InterpretedFunction
+
+from .kernel import MIN_TILE, band_attention_fwd
+
+MAX_HEAD_DIM = 256  # beyond it the Hopper tiles below no longer fit in shared memory
+DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+class Tiles(NamedTuple):
+    block_m: int
+    block_n: int
+    num_warps: int
+    num_stages: int
+
+
+def kernel_device() -> str:
+    """ "cuda" for compiled kernels, "cpu" when TRITON_INTERPRET=1 was set before the import."""
+    if isinstance(band_attention_fwd, InterpretedFunction):
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    raise RuntimeError(
+        "the Triton backend needs a CUDA GPU, or TRITON_INTERPRET=1 in the "
+        "environment before aha.adapters.triton is imported to run its kernels "
+        "on the CPU (slowly), e.g. `TRITON_INTERPRET=1 aha conform --adapter "
+        "triton`"
+    )
+
+
+def tiles(head_dim: int, dtype: torch.dtype, interpreted: bool) -> Tiles:
+    """Tile sizes, warps and pipeline depth of one launch. The 16-bit entries compile for
+    sm_90 to wgmma without register spills; float32 is the correctness path
+    (docs/adapters/triton.md)."""
+    if interpreted:  # the smallest legal tiles: tiny tests still cross several blocks
+        return Tiles(16, 16, 4, 1)
+    if dtype == torch.float32:  # an "ieee" dot runs on CUDA cores: small 4-byte tiles
+        return Tiles(32, 32, 4, 2)
+    if head_dim <= 128:  # two warpgroups of wgmma share the 128-row tile; 192 KiB of SMEM
+        return Tiles(128, 64, 8, 3)
+    return Tiles(64, 32, 4, 2)
+
+
+def local_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    span_scale: Any,
+    rel_bias: torch.Tensor,
+    config: AHAConfig,
+    key_padding_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Local branch, out [B, H, T, Dh] in q's dtype (LOCAL-1 .. LOCAL-6).
+
+    span_scale [B] or a scalar (a tensor, array or number); the plan (reach, τ, g) is the
+    reference's, computed on the host in binary64 (PLAN-1 .. PLAN-6).
+    """
+    _check(q, k, v, rel_bias, config, key_padding_mask)
+    if isinstance(span_scale, torch.Tensor):
+        span_scale = span_scale.detach().cpu().numpy()
+    s = validate.span_scale(span_scale, q.shape[0])
+    p = plan(s, q.shape[2], config)
+    qk_scale = p.gain * config.softmax_scale(q.shape[-1])
+    band = band_plan(
+        p.reach, qk_scale, p.temperature, rel_bias, key_padding_mask, config.causal, q.shape[2]
+    )
+    return band_attention(q, k, v, band)
+
+
+def global_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    rel_bias: torch.Tensor,
+    config: AHAConfig,
+    key_padding_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Global branch: the local kernel with reach T, gain 1 and temperature 1 (GLOBAL-1 .. 4).
+
+    With reach = T the band holds every pair, and the kernel's clamped bias index is
+    GLOBAL-2's.
+    """
+    _check(q, k, v, rel_bias, config, key_padding_mask)
+    batch, seq_len = q.shape[0], q.shape[2]
+    ones = np.ones(batch)
+    qk_scale = ones * config.softmax_scale(q.shape[-1])
+    band = band_plan(
+        np.full(batch, seq_len), qk_scale, ones, rel_bias, key_padding_mask, config.causal, seq_len
+    )
+    return band_attention(q, k, v, band)
+
+
+class BandPlan(NamedTuple):
+    """The plan as the kernel reads it, on the device of q."""
+
+    reach: torch.Tensor  # int32 [B]
+    kv_len: torch.Tensor  # int32 [B]: one past the last real key
+    qk_coef: torch.Tensor  # float32 [B]: g·scale/τ
+    bias: torch.Tensor  # float32 [B, H, 2R − 1]: rel_bias/τ
+    keep: torch.Tensor | None  # uint8 [B, T], 1 = real key; None without padding
+    causal: bool
+    clamp_bias: bool  # some reach exceeds R: the global branch at T > R (GLOBAL-2)
+
+
+def band_plan(
+    reach: np.ndarray,
+    qk_scale: np.ndarray,
+    temperature: np.ndarray,
+    rel_bias: torch.Tensor,
+    mask: torch.Tensor | None,
+    causal: bool,
+    seq_len: int,
+) -> BandPlan:
+    """Host values [B] in binary64 (qk_scale = g·scale) to device tensors; each division by τ
+    is one binary64 operation, rounded once to float32 (LOCAL-3: τ divides the bias too)."""
+    device = rel_bias.device
+    tau = torch.tensor(temperature, dtype=torch.float64, device=device)
+    bias = (rel_bias.to(torch.float64)[None] / tau[:, None, None]).to(torch.float32)
+    qk_coef = torch.tensor(qk_scale / temperature, dtype=torch.float32, device=device)
+    reach_t = torch.tensor(reach, dtype=torch.int32, device=device)
+    clamp = bool(np.max(reach) > (rel_bias.shape[1] + 1) // 2)
+    if mask is None:
+        kv_len = torch.full_like(reach_t, seq_len)
+        return BandPlan(reach_t, kv_len, qk_coef, bias.contiguous(), None, causal, clamp)
+    # The kernel skips the key blocks after the last real key.
+    position = torch.arange(1, seq_len + 1, dtype=torch.int32, device=device)
+    kv_len = (mask * position).amax(dim=1).to(torch.int32)
+    keep = mask.contiguous().view(torch.uint8)
+    return BandPlan(reach_t, kv_len, qk_coef, bias.contiguous(), keep, causal, clamp)
+
+
+def band_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, band: BandPlan
+) -> torch.Tensor:
+    """One launch of the kernel on checked q, k, v [B, H, T, Dh]; out in q's dtype."""
+    batch, heads, seq_len, head_dim = q.shape
+    width = max(int(MIN_TILE), triton.next_power_of_2(head_dim))
+    if width > MAX_HEAD_DIM:
+        raise NotImplementedError(f"head dim {head_dim} > {MAX_HEAD_DIM} has no tiles here")
+    # Zero columns change neither <q, k> nor the kept columns of out.
+    q, k, v = (
+        torch.nn.functional.pad(x, (0, width - head_dim)) if width > head_dim else x.contiguous()
+        for x in (q, k, v)
+    )
+    t = tiles(width, q.dtype, isinstance(band_attention_fwd, InterpretedFunction))
+    out = torch.empty_like(q)
+    grid = (triton.cdiv(seq_len, t.block_m), heads, batch)
+    band_attention_fwd[grid](
+        q,
+        k,
+        v,
+        out,
+        band.bias,
+        band.reach if band.keep is None else band.keep,  # never read without padding
+        band.reach,
+        band.kv_len,
+        band.qk_coef,
+        seq_len,
+        (band.bias.shape[2] + 1) // 2,
+        HEAD_DIM=width,
+        BLOCK_M=t.block_m,
+        BLOCK_N=t.block_n,
+        CAUSAL=band.causal,
+        HAS_PADDING=band.keep is not None,
+        CLAMP_BIAS=band.clamp_bias,
+        num_warps=t.num_warps,
+        num_stages=t.num_stages,
+    )
+    return out if width == head_dim else out[..., :head_dim].contiguous()
+
+
+def _check(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    rel_bias: torch.Tensor,
+    config: AHAConfig,
+    mask: torch.Tensor | None,
+) -> None:
+    """Shapes, dtypes and device, with the reference's error types (ERR-3 .. ERR-5, ERR-8)."""
+    validate.config(config)
+    for name, x, axes in (
+        ("q", q, "B, H, T, Dh"),
+        ("k", k, "B, H, T, Dh"),
+        ("v", v, "B, H, T, Dh"),
+        ("rel_bias", rel_bias, "H, 2R-1"),
+    ):
+        validate.check_array(name, tuple(x.shape), _name(x.dtype), axes)
+    for name, x in (("k", k), ("v", v)):
+        if x.shape != q.shape:
+            raise ShapeError(
+                f"{name} must have the shape of q {tuple(q.shape)}, got {tuple(x.shape)}"
+            )
+    for name, x in (("k", k), ("v", v), ("rel_bias", rel_bias)):
+        if x.dtype != q.dtype:
+            raise DTypeError(
+                f"{name} must have the dtype of q ({_name(q.dtype)}), got {_name(x.dtype)}"
+            )
+    expected = (q.shape[1], 2 * config.max_rel_dist - 1)
+    if tuple(rel_bias.shape) != expected:
+        raise ShapeError(
+            f"rel_bias must have shape [H, 2R-1] = {expected} "
+            f"(H from q, R = config.max_rel_dist), got {tuple(rel_bias.shape)}"
+        )
+    if mask is not None:
+        if mask.dtype != torch.bool:
+            raise DTypeError(
+                f"key_padding_mask must have dtype bool (True = real token), "
+                f"got {_name(mask.dtype)}"
+            )
+        if tuple(mask.shape) != (q.shape[0], q.shape[2]):
+            raise ShapeError(
+                f"key_padding_mask must have shape [B, T] = "
+                f"{(q.shape[0], q.shape[2])}, got {tuple(mask.shape)}"
+            )
+    interpreted = isinstance(band_attention_fwd, InterpretedFunction)
+    if q.dtype not in DTYPES or (interpreted and q.dtype == torch.bfloat16):
+        # The interpreter's bfloat16 tl.dot is wrong, so bfloat16 needs a GPU.
+        raise NotImplementedError(
+            f"the Triton kernel has no {_name(q.dtype)} path"
+            + (" under TRITON_INTERPRET" if interpreted else "")
+        )
+    devices = {x.device for x in (q, k, v, rel_bias, *(() if mask is None else (mask,)))}
+    if len(devices) > 1 or (not interpreted and q.device.type != "cuda"):
+        raise ValueError(
+            f"q, k, v, rel_bias and key_padding_mask must all be on one CUDA "
+            f"device, got {sorted(map(str, devices))}"
+        )
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")

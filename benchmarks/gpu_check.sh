@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The GPU check of the Triton backend, for one run on a CUDA machine with no network (an H200):
+#   1. install this checkout, offline, editable;
+#   2. pytest tests/test_triton_*.py with AHA_GPU=1: the compiled kernels, bfloat16 included;
+#   3. aha conform --adapter triton --dtype bfloat16, when the aha CLI is there;
+#   4. benchmarks/bench_gpu.py: Triton vs FlexAttention vs dense SDPA.
+# Logs and JSON go to $OUT (default ./gpu-out): setup.log, pytest.log, conform.log,
+# conform.json, conform.md, bench.log, bench_gpu.json, summary.txt (8 files).
+# Each step has a time limit (45 + 180 + 60 + 220 s, plus setup), so the whole script ends
+# within 9 minutes; a failing step does not stop the next one, and summary.txt gives every
+# step's exit status (124: its time limit). bench_gpu.json is rewritten after every point.
+#
+#   bash benchmarks/gpu_check.sh            # from the repository root
+set -u
+cd "$(dirname "$0")/.."
+OUT="${OUT:-./gpu-out}"
+mkdir -p "$OUT"
+PY="${PYTHON:-python3}"
+SUMMARY="$OUT/summary.txt"
+: >"$SUMMARY"
+
+step() {  # step NAME SECONDS LOG COMMAND...: run under a time limit, record the exit status
+    local name=$1 limit=$2 log=$3
+    shift 3
+    local start=$SECONDS
+    timeout -k 2 "$limit" "$@" >>"$log" 2>&1
+    local status=$?
+    echo "$name: exit $status in $((SECONDS - start)) s (limit $limit s)" | tee -a "$SUMMARY"
+}
+
+{
+    date -u
+    nvidia-smi || true
+    "$PY" -c "import sys, torch, triton; print(sys.version); print('torch', torch.__version__,
+'cuda', torch.version.cuda, torch.cuda.get_device_name()); print('triton', triton.__version__)"
+} >"$OUT/setup.log" 2>&1
+step install 45 "$OUT/setup.log" \
+    "$PY" -m pip install --no-deps --no-build-isolation -e .
+
+# AHA_GPU=1: tests/conftest.py leaves TRITON_INTERPRET unset, so the kernels compile for the GPU.
+unset TRITON_INTERPRET
+export AHA_GPU=1
+PARALLEL=()
+if "$PY" -c "import xdist" 2>/dev/null; then PARALLEL=(-n 4); fi  # compiles run in parallel
+step pytest 180 "$OUT/pytest.log" \
+    "$PY" -m pytest tests/test_triton_*.py -v -rA ${PARALLEL[@]+"${PARALLEL[@]}"}
+
+AHA=()
+if command -v aha >/dev/null; then
+    AHA=(aha)
+elif "$PY" -c "import aha.conformance.cli" 2>/dev/null; then
+    AHA=("$PY" -m aha.conformance.cli)  # the CLI's module, when its script is not on PATH
+fi
+if [ ${#AHA[@]} -gt 0 ]; then
+    step conform 60 "$OUT/conform.log" \
+        "${AHA[@]}" conform --adapter triton --dtype bfloat16 --report "$OUT/conform.json"
+else
+    echo "conform: skipped, no aha CLI" | tee -a "$SUMMARY"
+fi
+
+step bench 220 "$OUT/bench.log" "$PY" benchmarks/bench_gpu.py --out "$OUT"
+cat "$SUMMARY"

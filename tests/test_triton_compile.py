@@ -1,0 +1,74 @@
+"""The kernel compiles for Hopper (sm_90) as the GPU launches it: tile rules a GPU enforces and
+the interpreter does not, shared memory within the chip's 227 KiB, wgmma for 16-bit inputs
+and no register spills. Triton compiles to a cubin without a GPU, in a child process that
+does not set TRITON_INTERPRET."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("triton")
+
+HOPPER_SMEM = 227 * 1024  # the most shared memory one block may opt into on sm_90
+CHILD = r"""
+import json, os, subprocess, sys, tempfile
+import torch, triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from aha.adapters.triton.attention import tiles
+from aha.adapters.triton.kernel import band_attention_fwd
+
+dtype, head_dim, causal, padding = json.loads(sys.argv[1])
+t = tiles(head_dim, getattr(torch, dtype), interpreted=False)
+ty = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}[dtype]
+signature = dict(Q="*" + ty, K="*" + ty, V="*" + ty, OUT="*" + ty, BIAS="*fp32", KEEP="*u8",
+                 REACH="*i32", KV_LEN="*i32", QK_COEF="*fp32", T="i32", R="i32",
+                 HEAD_DIM="constexpr", BLOCK_M="constexpr", BLOCK_N="constexpr",
+                 CAUSAL="constexpr", HAS_PADDING="constexpr", CLAMP_BIAS="constexpr")
+constants = dict(HEAD_DIM=head_dim, BLOCK_M=t.block_m, BLOCK_N=t.block_n, CAUSAL=causal,
+                 HAS_PADDING=padding, CLAMP_BIAS=padding)
+aligned = {(i,): [["tt.divisibility", 16]] for i in range(9)}  # pointers, as launched
+kernel = triton.compile(ASTSource(band_attention_fwd, signature, constants, aligned),
+                        target=GPUTarget("cuda", 90, 32),
+                        options=dict(num_warps=t.num_warps, num_stages=t.num_stages))
+cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends/nvidia/bin/cuobjdump")
+with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+    f.write(kernel.asm["cubin"])
+    f.flush()
+    usage = subprocess.run([cuobjdump, "--dump-resource-usage", f.name], capture_output=True,
+                           text=True, check=True).stdout
+stack = int(usage.split("STACK:")[1].split()[0])
+print(json.dumps({"shared": kernel.metadata.shared, "wgmma": "wgmma" in kernel.asm["ptx"],
+                  "stack": stack}))
+"""
+
+
+@pytest.mark.parametrize(
+    "dtype, head_dim, causal, padding",
+    [
+        ("bfloat16", 128, False, False),  # the benchmark's launch
+        ("float16", 16, True, True),  # the tests' and the conformance suite's launches
+    ],
+)
+def test_gpu_launch_compiles_for_hopper(
+    dtype: str, head_dim: int, causal: bool, padding: bool
+) -> None:
+    env = dict(os.environ, TRITON_INTERPRET="0")
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps([dtype, head_dim, causal, padding])],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["shared"] <= HOPPER_SMEM, found
+    assert found["wgmma"], found  # the tensor-core path of Hopper, not mma.sync or FMA
+    assert found["stack"] == 0, found  # no register spills
