@@ -104,6 +104,7 @@ def measure(
     """One (T, reach) point: the three implementations, their throughput and their agreement."""
     import torch
     import torch.nn.functional as F
+
     from aha.adapters import torch as aha_torch
     from aha.adapters.triton import attention as tri
     from aha.reference import AHAConfig, plan
@@ -191,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit("bench_gpu.py needs a CUDA GPU; use --dry-run to check it on a CPU")
         os.environ.setdefault("TRITON_INTERPRET", "1")  # before the kernel is defined
     import triton  # noqa: F401  (common.environment records the versions imported)
+
     from aha.adapters.triton import attention as tri
 
     device = tri.kernel_device()

@@ -34,6 +34,7 @@ def dense_local(
 ) -> Any:
     """The local branch as one masked softmax over [B, H, T, T] scores: what banding avoids."""
     import jax.numpy as jnp
+
     from aha.adapters.jax import masked_softmax
     from aha.adapters.jax.attention import HIGHEST
     from aha.reference.attention import bias_index
@@ -51,6 +52,7 @@ def run_point(impl: str, T: int, reach: int, repeats: int) -> dict[str, Any]:
     """Time and peak memory of one implementation at one T (runs in the child process)."""
     import jax
     import jax.numpy as jnp
+
     from aha.adapters.jax import host_plan, local_attention
     from aha.reference import AHAConfig
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from aha.reference import AHAConfig
 
 from . import tolerance

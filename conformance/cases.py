@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+
 from aha.reference import param_shapes
 
 from .corpus import Case, seed_of

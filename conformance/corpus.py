@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from aha.reference import SPEC_VERSION, AHAConfig
 from aha.reference.validate import FLOAT_DTYPES
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
 from aha.reference import AHAConfig
 from aha.reference.errors import ERROR_TYPES
 from aha.reference.validate import FLOAT_DTYPES

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+
 from aha import reference as ref
 from aha.adapters.reference import ReferenceAdapter
 from aha.reference import AHAConfig, validate
@@ -70,28 +71,12 @@ class Mutant(ReferenceAdapter):
             p = p._replace(temperature=config.temperature + config.temp_scale * shift)
         return p
 
-    def local_attention(
-        self,
-        q: Any,
-        k: Any,
-        v: Any,
-        span_scale: Any,
-        rel_bias: Any,
-        config: AHAConfig,
-        key_padding_mask: Any = None,
-    ) -> np.ndarray:
-        q, k, v, rel_bias, mask, config = validate.attention_inputs(
-            q, k, v, rel_bias, config, key_padding_mask
-        )
-        p = self._plan(validate.span_scale(span_scale, q.shape[0]), q.shape[2], config)
-        return self._attend(q, k, v, rel_bias, config, mask, p)
+    def local(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, s: np.ndarray,
+              rel_bias: np.ndarray, config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+        return self._attend(q, k, v, rel_bias, config, mask, self._plan(s, q.shape[2], config))
 
-    def global_attention(
-        self, q: Any, k: Any, v: Any, rel_bias: Any, config: AHAConfig, key_padding_mask: Any = None
-    ) -> np.ndarray:
-        q, k, v, rel_bias, mask, config = validate.attention_inputs(
-            q, k, v, rel_bias, config, key_padding_mask
-        )
+    def global_(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray,
+                config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
         return self._attend(q, k, v, rel_bias, config, mask, None)
 
     def _attend(
@@ -161,15 +146,9 @@ class Mutant(ReferenceAdapter):
             out = np.where(empty[..., None], v.mean(axis=2, keepdims=True), out)
         return out
 
-    def hybrid_layer(
-        self,
-        x: Any,
-        params: Any,
-        config: AHAConfig,
-        key_padding_mask: Any = None,
-        span_scale: Any = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        x, P, mask, config, heads = validate.layer_inputs(x, params, config, key_padding_mask)
+    def layer(self, x: np.ndarray, P: dict[str, np.ndarray], config: AHAConfig,
+              mask: np.ndarray | None, span_scale: np.ndarray | None,
+              heads: int) -> tuple[np.ndarray, np.ndarray]:
         D = x.shape[-1]
         if self.flag == "heads-interleaved":
             # Interleaved split and merge equal the contiguous ones on permuted features.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from aha import reference as ref
 from aha.reference import AHAConfig
 

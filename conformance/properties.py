@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from aha.reference import AHAConfig
 from hypothesis import assume
 from hypothesis import strategies as st
+
+from aha.reference import AHAConfig
 
 from . import oracle, strategies, tolerance
 from .calls import CheckFailed, call_adapter, describe, expect

@@ -19,10 +19,11 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from aha.reference import AHAConfig, param_shapes
 from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
+
+from aha.reference import AHAConfig, param_shapes
 
 KINDS = ("plan", "local", "global", "layer")
 DTYPES = ("float64", "float32", "float16", "bfloat16")

@@ -4,6 +4,7 @@ may import this file outside the aha package."""
 from typing import Any
 
 import pytest
+
 from aha.conformance.report import failure_lines
 from aha.conformance.runner import DECLINED, FAIL, NOT_APPLICABLE, run_check
 

@@ -52,38 +52,49 @@ def _finite(name: str, arr: np.ndarray) -> None:
         raise DomainError(f"{name} must be finite, got {arr[where]} at index {list(where)}")
 
 
-def same_shape(name: str, arr: np.ndarray, ref_name: str, ref: np.ndarray) -> None:
-    if arr.shape != ref.shape:
-        raise ShapeError(f"{name} must have the shape of {ref_name} {ref.shape}, got {arr.shape}")
-    if arr.dtype != ref.dtype:
-        raise DTypeError(
-            f"{name} must have the dtype of {ref_name} ({ref.dtype.name}), got {arr.dtype.name}"
-        )
+def dtype_name(x: Any) -> str:
+    """float32, bfloat16, …: of a NumPy, JAX or torch array."""
+    return getattr(x.dtype, "name", None) or str(x.dtype).removeprefix("torch.")
+
+
+def same_shape(name: str, arr: Any, ref_name: str, ref: Any) -> None:
+    if tuple(arr.shape) != tuple(ref.shape):
+        raise ShapeError(f"{name} must have the shape of {ref_name} {tuple(ref.shape)}, "
+                         f"got {tuple(arr.shape)}")
+    if dtype_name(arr) != dtype_name(ref):
+        raise DTypeError(f"{name} must have the dtype of {ref_name} ({dtype_name(ref)}), "
+                         f"got {dtype_name(arr)}")
+
+
+def attention_shapes(q: Any, k: Any, v: Any, rel_bias: Any, cfg: object) -> AHAConfig:
+    """Shapes and dtypes of q, k, v [B, H, T, Dh] and rel_bias [H, 2R-1], one float dtype
+    (PREC-4; ERR-3 .. ERR-5). Any array type with .shape and .dtype: frameworks call this on
+    device tensors, where values would cost a copy to the host."""
+    cfg = config(cfg)
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        check_array(name, tuple(a.shape), dtype_name(a), "B, H, T, Dh")
+    same_shape("k", k, "q", q)
+    same_shape("v", v, "q", q)
+    check_array("rel_bias", tuple(rel_bias.shape), dtype_name(rel_bias), "H, 2R-1")
+    expected = (q.shape[1], 2 * cfg.max_rel_dist - 1)
+    if tuple(rel_bias.shape) != expected:
+        raise ShapeError(f"rel_bias must have shape [H, 2R-1] = {expected} "
+                         f"(H from q, R = config.max_rel_dist), got {tuple(rel_bias.shape)}")
+    if dtype_name(rel_bias) != dtype_name(q):
+        raise DTypeError(f"rel_bias must have the dtype of q ({dtype_name(q)}), "
+                         f"got {dtype_name(rel_bias)}")
+    return cfg
 
 
 def attention_inputs(
     q: Any, k: Any, v: Any, rel_bias: Any, cfg: object, key_padding_mask: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, AHAConfig]:
-    """q, k, v [B, H, T, Dh] and rel_bias [H, 2R-1] of one float dtype (PREC-4); mask bool [B, T]
-    (ERR-4 .. ERR-6, ERR-8)."""
-    cfg = config(cfg)
-    q = float_array("q", q, "B, H, T, Dh")
-    k = float_array("k", k, "B, H, T, Dh")
-    v = float_array("v", v, "B, H, T, Dh")
-    same_shape("k", k, "q", q)
-    same_shape("v", v, "q", q)
-    rel_bias = float_array("rel_bias", rel_bias, "H, 2R-1")
-    batch, heads, seq_len, _ = q.shape
-    expected = (heads, 2 * cfg.max_rel_dist - 1)
-    if rel_bias.shape != expected:
-        raise ShapeError(
-            f"rel_bias must have shape [H, 2R-1] = {expected} "
-            f"(H from q, R = config.max_rel_dist), got {rel_bias.shape}"
-        )
-    if rel_bias.dtype != q.dtype:
-        raise DTypeError(
-            f"rel_bias must have the dtype of q ({q.dtype.name}), got {rel_bias.dtype.name}"
-        )
+    """attention_shapes, then finite values (ERR-6) and the mask [B, T] (ERR-8)."""
+    q, k, v, rel_bias = (np.asarray(a) for a in (q, k, v, rel_bias))
+    cfg = attention_shapes(q, k, v, rel_bias, cfg)
+    for name, a in (("q", q), ("k", k), ("v", v), ("rel_bias", rel_bias)):
+        _finite(name, a)
+    batch, _, seq_len, _ = q.shape
     return q, k, v, rel_bias, padding_mask(key_padding_mask, batch, seq_len), cfg
 
 
@@ -92,15 +103,18 @@ def padding_mask(mask: Any, batch: int, seq_len: int) -> np.ndarray | None:
     if mask is None:
         return None
     arr = np.asarray(mask)
-    if arr.dtype != np.bool_:
-        raise DTypeError(
-            f"key_padding_mask must have dtype bool (True = real token), got {arr.dtype.name}"
-        )
-    if arr.shape != (batch, seq_len):
-        raise ShapeError(
-            f"key_padding_mask must have shape [B, T] = {(batch, seq_len)}, got {arr.shape}"
-        )
+    check_mask(arr, batch, seq_len)
     return arr
+
+
+def check_mask(mask: Any, batch: int, seq_len: int) -> None:
+    """A key padding mask is bool [B, T] (MASK-1, ERR-8); any array type."""
+    if dtype_name(mask) != "bool":
+        raise DTypeError(f"key_padding_mask must have dtype bool (True = real token), "
+                         f"got {dtype_name(mask)}")
+    if tuple(mask.shape) != (batch, seq_len):
+        raise ShapeError(f"key_padding_mask must have shape [B, T] = {(batch, seq_len)}, "
+                         f"got {tuple(mask.shape)}")
 
 
 def span_scale(s: Any, batch: int | None = None) -> np.ndarray:

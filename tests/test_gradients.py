@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from aha import reference as ref
 from aha.conformance.strategies import configs, draw_case
 from aha.reference import AHAConfig
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 SETTINGS = settings(max_examples=30, deadline=None)
 # Central differences: truncation h² against roundoff ε/h; at h = 1e-5 the measured relative

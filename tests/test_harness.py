@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from aha.adapters.reference import ReferenceAdapter
 from aha.conformance import corpus
 from aha.conformance.cli import main

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import pytest
+
 from aha import reference as ref
 from aha.adapters.jax import JaxAdapter, global_attention, host_plan, local_attention
 from aha.conformance.tolerance import compare

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_jax_attention import DTYPES, check, inputs
+
 from aha import reference as ref
 from aha.adapters.jax import JaxDPAAdapter
 from aha.conformance.tolerance import compare
-from test_jax_attention import DTYPES, check, inputs
 
 DPA = JaxDPAAdapter()
 CONFIG = ref.AHAConfig(window=8, max_rel_dist=6, temp_scale=0.5, score_scale="log")

@@ -11,10 +11,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_jax_attention import DTYPES, check, inputs
+
 from aha import reference as ref
 from aha.adapters.jax import JaxAdapter, hybrid_layer
 from aha.conformance.protocol import load_adapter
-from test_jax_attention import DTYPES, check, inputs
 
 ADAPTER = JaxAdapter()
 B, T, D, H = 3, 13, 8, 2

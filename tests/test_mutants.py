@@ -3,6 +3,7 @@ and the reference itself passes every vector: the suite can fail, and fails for 
 reason."""
 
 import pytest
+
 from aha.adapters.reference import ReferenceAdapter
 from aha.conformance import corpus, mutants
 from aha.conformance.cases import FLAGS

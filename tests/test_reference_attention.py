@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
 from aha import reference as ref
 from aha.conformance.strategies import configs, draw_case
 from aha.reference import AHAConfig
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from aha.reference import AHAConfig, ConfigError
 
 # The table of spec section 2, copied by hand: field → default (CFG-3).

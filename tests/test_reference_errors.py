@@ -10,6 +10,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 import pytest
+
 from aha import reference as ref
 from aha.reference import (
     AHAConfig,

@@ -7,12 +7,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from aha import reference as ref
 from aha.conformance.strategies import configs, draw_case
 from aha.conformance.tolerance import PLAN_RTOL
 from aha.reference import AHAConfig
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 SETTINGS = settings(max_examples=150, deadline=None)
 

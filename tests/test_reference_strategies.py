@@ -10,11 +10,12 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 import pytest
+from hypothesis import find, given, settings
+from hypothesis import strategies as st
+
 from aha import reference as ref
 from aha.conformance import strategies as S
 from aha.reference import AHAConfig
-from hypothesis import find, given, settings
-from hypothesis import strategies as st
 
 FIND = settings(max_examples=3000, database=None, deadline=None)
 SIXTEEN_BIT = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))

@@ -6,6 +6,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+
 from aha.conformance.tolerance import TOLERANCE
 from aha.reference import SPEC_VERSION, AHAConfig
 

@@ -16,14 +16,15 @@ import pytest
 
 pytest.importorskip("triton")
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from aha import reference as ref
 from aha.adapters.triton import TritonAdapter
 from aha.conformance import strategies
 from aha.conformance.oracle import cast
 from aha.conformance.tolerance import compare
 from aha.reference import AHAConfig
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 ADAPTER = TritonAdapter()
 DTYPES = ["float32", "float16"] + (["bfloat16"] if "bfloat16" in ADAPTER.capabilities else [])

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_spec_links import ROOT, spec_clauses
+
 from aha.conformance import corpus, safetensors_io
 from aha.conformance.cases import FLAGS
 from aha.conformance.generate import generate, verify
 from aha.conformance.properties import PROPERTIES
-from test_spec_links import ROOT, spec_clauses
 
 COMMITTED = corpus.default_dir()
 

@@ -9,7 +9,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from aha.reference import AHAConfig, validate
+
+from aha.adapters.base import CheckedAdapter
+from aha.reference import AHAConfig
 
 from .attention import global_attention, host_plan, local_attention
 from .layer import hybrid_layer
@@ -40,7 +42,7 @@ def compute_dtype(dtype: Any) -> np.dtype:
     return np.promote_types(np.dtype(dtype), np.float32)
 
 
-class JaxAdapter:
+class JaxAdapter(CheckedAdapter):
     """AHA in JAX: a blockwise local branch, a dense global branch, the plan from the reference."""
 
     name = "jax"
@@ -50,64 +52,27 @@ class JaxAdapter:
         | {"float64", "float32", "float16", "bfloat16"}
     )
 
-    def local_attention(
-        self,
-        q: Any,
-        k: Any,
-        v: Any,
-        span_scale: Any,
-        rel_bias: Any,
-        config: AHAConfig,
-        key_padding_mask: Any = None,
-    ) -> np.ndarray:
-        q, k, v, rel_bias, mask, config = validate.attention_inputs(
-            q, k, v, rel_bias, config, key_padding_mask
-        )
-        s = validate.span_scale(span_scale, q.shape[0])
-        T, Dh = q.shape[2:]
-        plan = host_plan(s, T, Dh, config, compute_dtype(q.dtype))
+    def local(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, s: np.ndarray,
+              rel_bias: np.ndarray, config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+        plan = host_plan(s, q.shape[2], q.shape[3], config, compute_dtype(q.dtype))
         with x64_for(q.dtype):
-            out = _local(
-                *map(to_jax, (q, k, v, s.astype(compute_dtype(q.dtype)), rel_bias)),
-                plan,
-                config,
-                to_jax(mask),
-            )
-            return np.asarray(out)
+            arrays = map(to_jax, (q, k, v, s.astype(compute_dtype(q.dtype)), rel_bias))
+            return np.asarray(_local(*arrays, plan, config, to_jax(mask)))
 
-    def global_attention(
-        self, q: Any, k: Any, v: Any, rel_bias: Any, config: AHAConfig, key_padding_mask: Any = None
-    ) -> np.ndarray:
-        q, k, v, rel_bias, mask, config = validate.attention_inputs(
-            q, k, v, rel_bias, config, key_padding_mask
-        )
+    def global_(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray,
+                config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
         with x64_for(q.dtype):
             return np.asarray(_global(*map(to_jax, (q, k, v, rel_bias)), config, to_jax(mask)))
 
-    def hybrid_layer(
-        self,
-        x: Any,
-        params: Any,
-        config: AHAConfig,
-        key_padding_mask: Any = None,
-        span_scale: Any = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        x, params, mask, config, heads = validate.layer_inputs(x, params, config, key_padding_mask)
-        B, T, D = x.shape
-        given = None if span_scale is None else validate.span_scale(span_scale, B)
+    def layer(self, x: np.ndarray, params: dict[str, np.ndarray], config: AHAConfig,
+              mask: np.ndarray | None, s: np.ndarray | None,
+              heads: int) -> tuple[np.ndarray, np.ndarray]:
+        T, D = x.shape[1:]
+        dt = compute_dtype(x.dtype)
         # A given s keeps its binary64 value for the plan (PREC-4); see layer.hybrid_layer.
-        plan = (
-            None
-            if given is None
-            else host_plan(given, T, D // heads, config, compute_dtype(x.dtype))
-        )
+        plan = None if s is None else host_plan(s, T, D // heads, config, dt)
         with x64_for(x.dtype):
-            y, s = _layer(
-                to_jax(x),
-                {name: to_jax(a) for name, a in params.items()},
-                config,
-                to_jax(mask),
-                None if given is None else to_jax(given.astype(compute_dtype(x.dtype))),
-                plan,
-            )
-            return np.asarray(y), (np.asarray(s, np.float64) if given is None else given)
+            y, s_used = _layer(to_jax(x), {name: to_jax(a) for name, a in params.items()},
+                               config, to_jax(mask), None if s is None else to_jax(s.astype(dt)),
+                               plan)
+            return np.asarray(y), (np.asarray(s_used, np.float64) if s is None else s)

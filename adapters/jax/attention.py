@@ -15,10 +15,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from aha.reference import AHAConfig, validate
 from aha.reference import plan as reference_plan
 from aha.reference.attention import bias_index
-from aha.reference.errors import DTypeError, ShapeError
 
 # The default matmul precision may drop float32 operands to TF32 or bfloat16 on accelerators,
 # which is far outside PREC-3; HIGHEST keeps float32 a float32 product.
@@ -78,7 +78,7 @@ def local_attention(
     (PLAN-3), so query block m needs only key blocks m − 1, m, m + 1 (m − 1, m when causal): a
     key window of static size 3P (2P), inside which each element's own reach masks.
     """
-    _check(q, k, v, rel_bias, config)
+    validate.attention_shapes(q, k, v, rel_bias, config)  # at trace time: ERR-3 .. ERR-5
     B, H, T, Dh = q.shape
     storage, dt = q.dtype, jnp.promote_types(q.dtype, jnp.float32)
     q, k, v, rel_bias = (jnp.asarray(a).astype(dt) for a in (q, k, v, rel_bias))
@@ -123,7 +123,7 @@ def global_attention(
 
     Same shapes as ``local_attention``, without span_scale and plan.
     """
-    _check(q, k, v, rel_bias, config)
+    validate.attention_shapes(q, k, v, rel_bias, config)  # at trace time: ERR-3 .. ERR-5
     T, Dh = q.shape[2:]
     storage, dt = q.dtype, jnp.promote_types(q.dtype, jnp.float32)
     q, k, v, rel_bias = (jnp.asarray(a).astype(dt) for a in (q, k, v, rel_bias))
@@ -185,19 +185,3 @@ def _per_batch(a: Any, dt: Any, rank: int) -> jax.Array:
     """A [B] array as [B, 1, …] of ``rank`` axes in dtype dt, to scale per batch element."""
     a = jnp.asarray(a).astype(dt)
     return a.reshape(a.shape + (1,) * (rank - 1))
-
-
-def _check(q: Any, k: Any, v: Any, rel_bias: Any, config: AHAConfig) -> None:
-    """Shapes and dtypes, at trace time, with the reference's errors (ERR-3 .. ERR-5)."""
-    validate.config(config)
-    for name, a in (("q", q), ("k", k), ("v", v)):
-        validate.check_array(name, a.shape, a.dtype.name, "B, H, T, Dh")
-    validate.same_shape("k", k, "q", q)
-    validate.same_shape("v", v, "q", q)
-    expected = (q.shape[1], 2 * config.max_rel_dist - 1)
-    if tuple(rel_bias.shape) != expected:
-        raise ShapeError(f"rel_bias must have shape [H, 2R-1] = {expected}, got {rel_bias.shape}")
-    if rel_bias.dtype != q.dtype:
-        raise DTypeError(
-            f"rel_bias must have the dtype of q ({q.dtype.name}), got {rel_bias.dtype.name}"
-        )

@@ -7,18 +7,18 @@ runs in float32 whatever the input dtype) and declines what one call cannot expr
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import numpy as np
-from aha.reference import AHAConfig, validate
+
+from aha.adapters.base import CheckedAdapter, uniform_plan
+from aha.reference import AHAConfig
 from aha.reference import plan as reference_plan
 from aha.reference.attention import bias_index
 
 from .adapter import to_jax, x64_for
 
 
-class JaxDPAAdapter:
+class JaxDPAAdapter(CheckedAdapter):
     """One ``jax.nn.dot_product_attention`` call per branch: the reach as local_window_size,
     the relative bias (divided by τ) as bias, padding as mask, causality as is_causal, and
     g·scale/τ as the scalar scale."""
@@ -29,42 +29,15 @@ class JaxDPAAdapter:
         {"local", "global", "causal", "key_padding", "float64", "float32", "float16", "bfloat16"}
     )
 
-    def local_attention(
-        self,
-        q: Any,
-        k: Any,
-        v: Any,
-        span_scale: Any,
-        rel_bias: Any,
-        config: AHAConfig,
-        key_padding_mask: Any = None,
-    ) -> np.ndarray:
-        q, k, v, rel_bias, mask, config = validate.attention_inputs(
-            q, k, v, rel_bias, config, key_padding_mask
-        )
-        s = validate.span_scale(span_scale, q.shape[0])
-        p = reference_plan(s, q.shape[2], config)
-        if len(set(p.reach.tolist())) > 1:
-            raise NotImplementedError(
-                "local_window_size is one window per call; the reach "
-                "differs across the batch (PLAN-1)"
-            )
-        if len(set(zip(p.gain.tolist(), p.temperature.tolist(), strict=True))) > 1:
-            raise NotImplementedError(
-                "scale is one scalar per call; gain or temperature "
-                "differs across the batch (PLAN-4, PLAN-5)"
-            )
-        reach, tau = int(p.reach[0]), float(p.temperature[0])
+    def local(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, s: np.ndarray,
+              rel_bias: np.ndarray, config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+        reach, gain, tau = uniform_plan(reference_plan(s, q.shape[2], config))
         window = (reach - 1, 0 if config.causal else reach - 1)
-        scale = float(p.gain[0]) * config.softmax_scale(q.shape[-1]) / tau
+        scale = gain * config.softmax_scale(q.shape[-1]) / tau
         return _call(q, k, v, rel_bias, config, mask, scale, tau, window)
 
-    def global_attention(
-        self, q: Any, k: Any, v: Any, rel_bias: Any, config: AHAConfig, key_padding_mask: Any = None
-    ) -> np.ndarray:
-        q, k, v, rel_bias, mask, config = validate.attention_inputs(
-            q, k, v, rel_bias, config, key_padding_mask
-        )
+    def global_(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray,
+                config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
         return _call(q, k, v, rel_bias, config, mask, config.softmax_scale(q.shape[-1]), 1.0, None)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
 from aha.reference import AHAConfig
 
 from .attention import HIGHEST, DevicePlan, global_attention, host_plan, local_attention

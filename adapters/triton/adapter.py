@@ -6,13 +6,15 @@ from typing import Any
 
 import numpy as np
 import triton
+
+from aha.adapters.base import CheckedAdapter
 from aha.adapters.torch._convert import to_numpy, to_torch
-from aha.reference import AHAConfig, validate
+from aha.reference import AHAConfig
 
 from . import attention
 
 
-class TritonAdapter:
+class TritonAdapter(CheckedAdapter):
     """The local and global branches on the Triton kernel; bfloat16 only on a GPU.
 
     Building it fails with a RuntimeError when there is neither a CUDA GPU nor
@@ -30,31 +32,15 @@ class TritonAdapter:
             {"local", "global", "causal", "key_padding", "float32", "float16", *gpu_only}
         )
 
-    def local_attention(
-        self,
-        q: Any,
-        k: Any,
-        v: Any,
-        span_scale: Any,
-        rel_bias: Any,
-        config: AHAConfig,
-        key_padding_mask: Any = None,
-    ) -> np.ndarray:
+    def local(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, s: np.ndarray,
+              rel_bias: np.ndarray, config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
         """LOCAL-1 .. LOCAL-6 on the kernel; inputs checked by the reference (ERR-1 .. ERR-8)."""
-        q, k, v, rel_bias, mask, config = validate.attention_inputs(
-            q, k, v, rel_bias, config, key_padding_mask
-        )
-        s = validate.span_scale(span_scale, q.shape[0])
         tq, tk, tv, tb = (to_torch(a, self.device) for a in (q, k, v, rel_bias))
         return to_numpy(attention.local_attention(tq, tk, tv, s, tb, config, self._mask(mask)))
 
-    def global_attention(
-        self, q: Any, k: Any, v: Any, rel_bias: Any, config: AHAConfig, key_padding_mask: Any = None
-    ) -> np.ndarray:
+    def global_(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray,
+                config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
         """GLOBAL-1 .. GLOBAL-4 on the local kernel with reach T, gain 1 and temperature 1."""
-        q, k, v, rel_bias, mask, config = validate.attention_inputs(
-            q, k, v, rel_bias, config, key_padding_mask
-        )
         tq, tk, tv, tb = (to_torch(a, self.device) for a in (q, k, v, rel_bias))
         return to_numpy(attention.global_attention(tq, tk, tv, tb, config, self._mask(mask)))
 

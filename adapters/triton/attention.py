@@ -12,9 +12,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 import triton
-from aha.reference import AHAConfig, plan, validate
-from aha.reference.errors import DTypeError, ShapeError
 from triton.runtime.interpreter import InterpretedFunction
+
+from aha.reference import AHAConfig, plan, validate
 
 from .kernel import MIN_TILE, band_attention_fwd
 
@@ -193,46 +193,14 @@ def _check(
     mask: torch.Tensor | None,
 ) -> None:
     """Shapes, dtypes and device, with the reference's error types (ERR-3 .. ERR-5, ERR-8)."""
-    validate.config(config)
-    for name, x, axes in (
-        ("q", q, "B, H, T, Dh"),
-        ("k", k, "B, H, T, Dh"),
-        ("v", v, "B, H, T, Dh"),
-        ("rel_bias", rel_bias, "H, 2R-1"),
-    ):
-        validate.check_array(name, tuple(x.shape), _name(x.dtype), axes)
-    for name, x in (("k", k), ("v", v)):
-        if x.shape != q.shape:
-            raise ShapeError(
-                f"{name} must have the shape of q {tuple(q.shape)}, got {tuple(x.shape)}"
-            )
-    for name, x in (("k", k), ("v", v), ("rel_bias", rel_bias)):
-        if x.dtype != q.dtype:
-            raise DTypeError(
-                f"{name} must have the dtype of q ({_name(q.dtype)}), got {_name(x.dtype)}"
-            )
-    expected = (q.shape[1], 2 * config.max_rel_dist - 1)
-    if tuple(rel_bias.shape) != expected:
-        raise ShapeError(
-            f"rel_bias must have shape [H, 2R-1] = {expected} "
-            f"(H from q, R = config.max_rel_dist), got {tuple(rel_bias.shape)}"
-        )
+    validate.attention_shapes(q, k, v, rel_bias, config)
     if mask is not None:
-        if mask.dtype != torch.bool:
-            raise DTypeError(
-                f"key_padding_mask must have dtype bool (True = real token), "
-                f"got {_name(mask.dtype)}"
-            )
-        if tuple(mask.shape) != (q.shape[0], q.shape[2]):
-            raise ShapeError(
-                f"key_padding_mask must have shape [B, T] = "
-                f"{(q.shape[0], q.shape[2])}, got {tuple(mask.shape)}"
-            )
+        validate.check_mask(mask, q.shape[0], q.shape[2])
     interpreted = isinstance(band_attention_fwd, InterpretedFunction)
     if q.dtype not in DTYPES or (interpreted and q.dtype == torch.bfloat16):
         # The interpreter's bfloat16 tl.dot is wrong, so bfloat16 needs a GPU.
         raise NotImplementedError(
-            f"the Triton kernel has no {_name(q.dtype)} path"
+            f"the Triton kernel has no {validate.dtype_name(q)} path"
             + (" under TRITON_INTERPRET" if interpreted else "")
         )
     devices = {x.device for x in (q, k, v, rel_bias, *(() if mask is None else (mask,)))}
@@ -241,7 +209,3 @@ def _check(
             f"q, k, v, rel_bias and key_padding_mask must all be on one CUDA "
             f"device, got {sorted(map(str, devices))}"
         )
-
-
-def _name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
