@@ -19,44 +19,83 @@ class CheckedAdapter:
     name: str
     capabilities: frozenset[str]
 
-    def local_attention(self, q: Any, k: Any, v: Any, span_scale: Any, rel_bias: Any,
-                        config: AHAConfig, key_padding_mask: Any = None) -> np.ndarray:
+    def local_attention(
+        self,
+        q: Any,
+        k: Any,
+        v: Any,
+        span_scale: Any,
+        rel_bias: Any,
+        config: AHAConfig,
+        key_padding_mask: Any = None,
+    ) -> np.ndarray:
         q, k, v, rel_bias, mask, config = validate.attention_inputs(
-            q, k, v, rel_bias, config, key_padding_mask)
+            q, k, v, rel_bias, config, key_padding_mask
+        )
         s = validate.span_scale(span_scale, q.shape[0])
         return self.local(q, k, v, s, rel_bias, config, mask)
 
-    def global_attention(self, q: Any, k: Any, v: Any, rel_bias: Any, config: AHAConfig,
-                         key_padding_mask: Any = None) -> np.ndarray:
+    def global_attention(
+        self, q: Any, k: Any, v: Any, rel_bias: Any, config: AHAConfig, key_padding_mask: Any = None
+    ) -> np.ndarray:
         q, k, v, rel_bias, mask, config = validate.attention_inputs(
-            q, k, v, rel_bias, config, key_padding_mask)
+            q, k, v, rel_bias, config, key_padding_mask
+        )
         return self.global_(q, k, v, rel_bias, config, mask)
 
-    def hybrid_layer(self, x: Any, params: Any, config: AHAConfig, key_padding_mask: Any = None,
-                     span_scale: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def hybrid_layer(
+        self,
+        x: Any,
+        params: Any,
+        config: AHAConfig,
+        key_padding_mask: Any = None,
+        span_scale: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         x, params, mask, config, heads = validate.layer_inputs(x, params, config, key_padding_mask)
         s = None if span_scale is None else validate.span_scale(span_scale, x.shape[0])
         return self.layer(x, params, config, mask, s, heads)
 
-    def local(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, s: np.ndarray,
-              rel_bias: np.ndarray, config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def local(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        s: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         raise TypeError(f"{type(self).__name__} does not implement local()")
 
-    def global_(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray,
-                config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def global_(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         raise TypeError(f"{type(self).__name__} does not implement global_()")
 
-    def layer(self, x: np.ndarray, params: dict[str, np.ndarray], config: AHAConfig,
-              mask: np.ndarray | None, s: np.ndarray | None,
-              heads: int) -> tuple[np.ndarray, np.ndarray]:
+    def layer(
+        self,
+        x: np.ndarray,
+        params: dict[str, np.ndarray],
+        config: AHAConfig,
+        mask: np.ndarray | None,
+        s: np.ndarray | None,
+        heads: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError(f"{type(self).__name__} does not implement layer()")
 
 
 def uniform_plan(p: Plan) -> tuple[int, float, float]:
     """(reach, gain, temperature) shared by the whole batch, for a peer library whose one
     call takes one window and one scale; NotImplementedError (declined) otherwise."""
-    if len(set(zip(p.reach.tolist(), p.gain.tolist(), p.temperature.tolist(),
-                   strict=True))) > 1:
-        raise NotImplementedError("one call takes one window and one scale, and the plan "
-                                  "differs across the batch (PLAN-1)")
+    if len(set(zip(p.reach.tolist(), p.gain.tolist(), p.temperature.tolist(), strict=True))) > 1:
+        raise NotImplementedError(
+            "one call takes one window and one scale, and the plan "
+            "differs across the batch (PLAN-1)"
+        )
     return int(p.reach[0]), float(p.gain[0]), float(p.temperature[0])

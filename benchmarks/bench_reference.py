@@ -25,8 +25,9 @@ def point(T: int, repeats: int) -> dict[str, float]:
     config = AHAConfig(window=128, max_rel_dist=128, temp_scale=0.5, score_scale="log")
     table = rng.normal(size=(8, 255))
     common.reset_peak_memory()
-    seconds = common.time_call(lambda: local_attention(q, k, v, [0.5, 1.0], table, config),
-                               warmup=0, repeats=repeats)
+    seconds = common.time_call(
+        lambda: local_attention(q, k, v, [0.5, 1.0], table, config), warmup=0, repeats=repeats
+    )
     return {"seconds": seconds, "peak_mib": common.peak_memory_mib()}
 
 
@@ -46,8 +47,11 @@ def main() -> None:
     slope = common.loglog_slope([r["T"] for r in ok], [r["seconds"] for r in ok])
     print(f"log-log slope of time vs T: {slope:.2f}")
     name = "reference-dry-run" if args.dry_run else "reference"
-    print(common.write_json(name, {"rows": rows, "slope": slope,
-                                   "threads": os.environ.get("OMP_NUM_THREADS")}))
+    print(
+        common.write_json(
+            name, {"rows": rows, "slope": slope, "threads": os.environ.get("OMP_NUM_THREADS")}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -71,12 +71,27 @@ class Mutant(ReferenceAdapter):
             p = p._replace(temperature=config.temperature + config.temp_scale * shift)
         return p
 
-    def local(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, s: np.ndarray,
-              rel_bias: np.ndarray, config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def local(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        s: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         return self._attend(q, k, v, rel_bias, config, mask, self._plan(s, q.shape[2], config))
 
-    def global_(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray,
-                config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def global_(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         return self._attend(q, k, v, rel_bias, config, mask, None)
 
     def _attend(
@@ -146,9 +161,15 @@ class Mutant(ReferenceAdapter):
             out = np.where(empty[..., None], v.mean(axis=2, keepdims=True), out)
         return out
 
-    def layer(self, x: np.ndarray, P: dict[str, np.ndarray], config: AHAConfig,
-              mask: np.ndarray | None, span_scale: np.ndarray | None,
-              heads: int) -> tuple[np.ndarray, np.ndarray]:
+    def layer(
+        self,
+        x: np.ndarray,
+        P: dict[str, np.ndarray],
+        config: AHAConfig,
+        mask: np.ndarray | None,
+        span_scale: np.ndarray | None,
+        heads: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
         D = x.shape[-1]
         if self.flag == "heads-interleaved":
             # Interleaved split and merge equal the contiguous ones on permuted features.

@@ -133,18 +133,34 @@ def _vector_checks(case: Case, dtypes: tuple[str, ...]) -> Iterator[Check]:
 
     def check(check_id: str, dtype: str | None, never: str | None = None) -> Check:
         requires = {case.kind, *features} | ({dtype} if dtype else set())
-        return Check(check_id, "vector", case.kind, dtype, case.clauses, case.flags,
-                     frozenset(requires), case=case, never=never)
+        return Check(
+            check_id,
+            "vector",
+            case.kind,
+            dtype,
+            case.clauses,
+            case.flags,
+            frozenset(requires),
+            case=case,
+            never=never,
+        )
 
     if case.kind == "config":
-        yield check(case.id, None, "AHAConfig is the reference's own object: its "
-                                   "validation is checked by `aha vectors verify`")
+        yield check(
+            case.id,
+            None,
+            "AHAConfig is the reference's own object: its "
+            "validation is checked by `aha vectors verify`",
+        )
     elif case.kind == "plan" and not case.error:
         yield check(case.id, None)
     elif case.error:
         usable = [d for d in dtypes if d in case.dtypes]
-        yield check(case.id, usable[0] if usable else None,
-                    None if usable else f"the case is defined only in {', '.join(case.dtypes)}")
+        yield check(
+            case.id,
+            usable[0] if usable else None,
+            None if usable else f"the case is defined only in {', '.join(case.dtypes)}",
+        )
     else:
         for dtype in dtypes:
             never = None if dtype in case.dtypes else f"the case is not defined in {dtype}"

@@ -35,13 +35,16 @@ class AHAConfig:
     def __new__(cls, *args: Any, **kwargs: Any) -> AHAConfig:
         """Keyword arguments with the names of the fields only (CFG-1, ERR-3)."""
         if args:
-            raise ConfigError(f"AHAConfig takes keyword arguments only, e.g. "
-                              f"AHAConfig(window=64); got {len(args)} positional")
+            raise ConfigError(
+                f"AHAConfig takes keyword arguments only, e.g. "
+                f"AHAConfig(window=64); got {len(args)} positional"
+            )
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
-            raise ConfigError(f"AHAConfig has no field {unknown[0]!r}; "
-                              f"known fields: {sorted(known)}")
+            raise ConfigError(
+                f"AHAConfig has no field {unknown[0]!r}; known fields: {sorted(known)}"
+            )
         return super().__new__(cls)
 
     def __post_init__(self) -> None:

@@ -59,11 +59,13 @@ def dtype_name(x: Any) -> str:
 
 def same_shape(name: str, arr: Any, ref_name: str, ref: Any) -> None:
     if tuple(arr.shape) != tuple(ref.shape):
-        raise ShapeError(f"{name} must have the shape of {ref_name} {tuple(ref.shape)}, "
-                         f"got {tuple(arr.shape)}")
+        raise ShapeError(
+            f"{name} must have the shape of {ref_name} {tuple(ref.shape)}, got {tuple(arr.shape)}"
+        )
     if dtype_name(arr) != dtype_name(ref):
-        raise DTypeError(f"{name} must have the dtype of {ref_name} ({dtype_name(ref)}), "
-                         f"got {dtype_name(arr)}")
+        raise DTypeError(
+            f"{name} must have the dtype of {ref_name} ({dtype_name(ref)}), got {dtype_name(arr)}"
+        )
 
 
 def attention_shapes(q: Any, k: Any, v: Any, rel_bias: Any, cfg: object) -> AHAConfig:
@@ -78,11 +80,14 @@ def attention_shapes(q: Any, k: Any, v: Any, rel_bias: Any, cfg: object) -> AHAC
     check_array("rel_bias", tuple(rel_bias.shape), dtype_name(rel_bias), "H, 2R-1")
     expected = (q.shape[1], 2 * cfg.max_rel_dist - 1)
     if tuple(rel_bias.shape) != expected:
-        raise ShapeError(f"rel_bias must have shape [H, 2R-1] = {expected} "
-                         f"(H from q, R = config.max_rel_dist), got {tuple(rel_bias.shape)}")
+        raise ShapeError(
+            f"rel_bias must have shape [H, 2R-1] = {expected} "
+            f"(H from q, R = config.max_rel_dist), got {tuple(rel_bias.shape)}"
+        )
     if dtype_name(rel_bias) != dtype_name(q):
-        raise DTypeError(f"rel_bias must have the dtype of q ({dtype_name(q)}), "
-                         f"got {dtype_name(rel_bias)}")
+        raise DTypeError(
+            f"rel_bias must have the dtype of q ({dtype_name(q)}), got {dtype_name(rel_bias)}"
+        )
     return cfg
 
 
@@ -110,11 +115,13 @@ def padding_mask(mask: Any, batch: int, seq_len: int) -> np.ndarray | None:
 def check_mask(mask: Any, batch: int, seq_len: int) -> None:
     """A key padding mask is bool [B, T] (MASK-1, ERR-8); any array type."""
     if dtype_name(mask) != "bool":
-        raise DTypeError(f"key_padding_mask must have dtype bool (True = real token), "
-                         f"got {dtype_name(mask)}")
+        raise DTypeError(
+            f"key_padding_mask must have dtype bool (True = real token), got {dtype_name(mask)}"
+        )
     if tuple(mask.shape) != (batch, seq_len):
-        raise ShapeError(f"key_padding_mask must have shape [B, T] = {(batch, seq_len)}, "
-                         f"got {tuple(mask.shape)}")
+        raise ShapeError(
+            f"key_padding_mask must have shape [B, T] = {(batch, seq_len)}, got {tuple(mask.shape)}"
+        )
 
 
 def span_scale(s: Any, batch: int | None = None) -> np.ndarray:

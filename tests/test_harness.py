@@ -137,8 +137,13 @@ def test_misbehaviour_becomes_a_failed_check(how: str, status: str, message: str
 
 def test_misbehaviour_in_properties_does_not_stop_the_run(tmp_path: Path) -> None:
     adapter = Misbehaving("raise")
-    settings = Settings(adapter="x", dtypes=("float64",), max_examples=3,
-                        case="property/*/local", failures_dir=tmp_path)
+    settings = Settings(
+        adapter="x",
+        dtypes=("float64",),
+        max_examples=3,
+        case="property/*/local",
+        failures_dir=tmp_path,
+    )
     results = [
         run_check(c, adapter, settings) for c in plan_checks(adapter, corpus.load(), settings)
     ]

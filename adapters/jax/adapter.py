@@ -52,27 +52,53 @@ class JaxAdapter(CheckedAdapter):
         | {"float64", "float32", "float16", "bfloat16"}
     )
 
-    def local(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, s: np.ndarray,
-              rel_bias: np.ndarray, config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def local(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        s: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         plan = host_plan(s, q.shape[2], q.shape[3], config, compute_dtype(q.dtype))
         with x64_for(q.dtype):
             arrays = map(to_jax, (q, k, v, s.astype(compute_dtype(q.dtype)), rel_bias))
             return np.asarray(_local(*arrays, plan, config, to_jax(mask)))
 
-    def global_(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray,
-                config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def global_(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         with x64_for(q.dtype):
             return np.asarray(_global(*map(to_jax, (q, k, v, rel_bias)), config, to_jax(mask)))
 
-    def layer(self, x: np.ndarray, params: dict[str, np.ndarray], config: AHAConfig,
-              mask: np.ndarray | None, s: np.ndarray | None,
-              heads: int) -> tuple[np.ndarray, np.ndarray]:
+    def layer(
+        self,
+        x: np.ndarray,
+        params: dict[str, np.ndarray],
+        config: AHAConfig,
+        mask: np.ndarray | None,
+        s: np.ndarray | None,
+        heads: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
         T, D = x.shape[1:]
         dt = compute_dtype(x.dtype)
         # A given s keeps its binary64 value for the plan (PREC-4); see layer.hybrid_layer.
         plan = None if s is None else host_plan(s, T, D // heads, config, dt)
         with x64_for(x.dtype):
-            y, s_used = _layer(to_jax(x), {name: to_jax(a) for name, a in params.items()},
-                               config, to_jax(mask), None if s is None else to_jax(s.astype(dt)),
-                               plan)
+            y, s_used = _layer(
+                to_jax(x),
+                {name: to_jax(a) for name, a in params.items()},
+                config,
+                to_jax(mask),
+                None if s is None else to_jax(s.astype(dt)),
+                plan,
+            )
             return np.asarray(y), (np.asarray(s_used, np.float64) if s is None else s)

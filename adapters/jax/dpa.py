@@ -29,15 +29,30 @@ class JaxDPAAdapter(CheckedAdapter):
         {"local", "global", "causal", "key_padding", "float64", "float32", "float16", "bfloat16"}
     )
 
-    def local(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, s: np.ndarray,
-              rel_bias: np.ndarray, config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def local(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        s: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         reach, gain, tau = uniform_plan(reference_plan(s, q.shape[2], config))
         window = (reach - 1, 0 if config.causal else reach - 1)
         scale = gain * config.softmax_scale(q.shape[-1]) / tau
         return _call(q, k, v, rel_bias, config, mask, scale, tau, window)
 
-    def global_(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray,
-                config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def global_(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         return _call(q, k, v, rel_bias, config, mask, config.softmax_scale(q.shape[-1]), 1.0, None)
 
 

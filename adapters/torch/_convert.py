@@ -23,4 +23,3 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     if t.dtype == torch.bfloat16:
         return t.view(torch.uint16).numpy().view(_BF16)
     return t.numpy()
-

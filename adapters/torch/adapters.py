@@ -38,25 +38,48 @@ class TorchAdapter(CheckedAdapter):
         self.device = torch.device(device or default_device())
         self.version = f"torch {torch.__version__} ({self.path}, {self.device})"
 
-    def local(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, s: np.ndarray,
-              rel_bias: np.ndarray, config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def local(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        s: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         qt, kt, vt, table = (self.tensor(a) for a in (q, k, v, rel_bias))
         with torch.no_grad():
-            out = attention.local_attention(qt, kt, vt, s, table, config, self.mask(mask),
-                                            path=self.path)
+            out = attention.local_attention(
+                qt, kt, vt, s, table, config, self.mask(mask), path=self.path
+            )
         return to_numpy(out)
 
-    def global_(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray,
-                config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def global_(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         qt, kt, vt, table = (self.tensor(a) for a in (q, k, v, rel_bias))
         with torch.no_grad():
-            out = attention.global_attention(qt, kt, vt, table, config, self.mask(mask),
-                                             path=self.path)
+            out = attention.global_attention(
+                qt, kt, vt, table, config, self.mask(mask), path=self.path
+            )
         return to_numpy(out)
 
-    def layer(self, x: np.ndarray, params: dict[str, np.ndarray], config: AHAConfig,
-              mask: np.ndarray | None, s: np.ndarray | None,
-              heads: int) -> tuple[np.ndarray, np.ndarray]:
+    def layer(
+        self,
+        x: np.ndarray,
+        params: dict[str, np.ndarray],
+        config: AHAConfig,
+        mask: np.ndarray | None,
+        s: np.ndarray | None,
+        heads: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
         module = AdaptiveHybridAttention(x.shape[-1], heads, config, path=self.path)
         # assign=True keeps each parameter in the dtype under test (PREC-4).
         module.load_state_dict({k: self.tensor(a) for k, a in params.items()}, assign=True)
@@ -84,27 +107,50 @@ class TorchFlexAdapter(TorchAdapter):
     path = "flex"
     capabilities = TorchAdapter.capabilities - {"float64"}
 
-    def local(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, s: np.ndarray,
-              rel_bias: np.ndarray, config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def local(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        s: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         B, H = q.shape[:2]
         q, k, v = (bucket(a, (0, 1)) for a in (q, k, v))
-        out = super().local(q, k, v, bucket(s, (0,), 1.0), bucket(rel_bias, (0,)), config,
-                            bucket(mask, (0,), True))
+        out = super().local(
+            q, k, v, bucket(s, (0,), 1.0), bucket(rel_bias, (0,)), config, bucket(mask, (0,), True)
+        )
         return out[:B, :H]
 
-    def global_(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray,
-                config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def global_(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         B, H = q.shape[:2]
         q, k, v = (bucket(a, (0, 1)) for a in (q, k, v))
         out = super().global_(q, k, v, bucket(rel_bias, (0,)), config, bucket(mask, (0,), True))
         return out[:B, :H]
 
-    def layer(self, x: np.ndarray, params: dict[str, np.ndarray], config: AHAConfig,
-              mask: np.ndarray | None, s: np.ndarray | None,
-              heads: int) -> tuple[np.ndarray, np.ndarray]:
+    def layer(
+        self,
+        x: np.ndarray,
+        params: dict[str, np.ndarray],
+        config: AHAConfig,
+        mask: np.ndarray | None,
+        s: np.ndarray | None,
+        heads: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
         B = x.shape[0]
-        y, s_used = super().layer(bucket(x, (0,)), params, config, bucket(mask, (0,), True),
-                                  bucket(s, (0,), 1.0), heads)
+        y, s_used = super().layer(
+            bucket(x, (0,)), params, config, bucket(mask, (0,), True), bucket(s, (0,), 1.0), heads
+        )
         return y[:B], s_used[:B]
 
 

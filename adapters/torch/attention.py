@@ -229,8 +229,9 @@ def flex(q: Tensor, k: Tensor, v: Tensor, mods: Mods) -> Tensor:
     T, Dh = q.shape[2:]
     pad_t, pad_d = -T % BLOCK, max(16, 1 << (Dh - 1).bit_length()) - Dh
     q, k, v = (F.pad(t, (0, pad_d, 0, pad_t)) for t in (q, k, v))  # also makes them contiguous
-    mods = mods._replace(real=F.pad(mods.real, (0, pad_t), value=False),
-                         table=repeat_edges(mods.table)).to(torch.float32)
+    mods = mods._replace(
+        real=F.pad(mods.real, (0, pad_t), value=False), table=repeat_edges(mods.table)
+    ).to(torch.float32)
     # The compiled kernel is specialised on tensor types (a Parameter is not a Tensor) and on
     # the scale's value: detached buffers in a forward-only call and scale=1 (the softmax
     # scale rides in the gain tensor) give one kernel a shape.
@@ -299,8 +300,7 @@ def check_inputs(
 def check_mask(mask: Any, batch: int, seq_len: int) -> None:
     """None, or a bool [B, T] key padding mask (MASK-1, ERR-8)."""
     if mask is not None:
-        validate.check_mask(mask if isinstance(mask, Tensor) else np.asarray(mask), batch,
-                            seq_len)
+        validate.check_mask(mask if isinstance(mask, Tensor) else np.asarray(mask), batch, seq_len)
 
 
 def check_finite(**tensors: Tensor) -> None:

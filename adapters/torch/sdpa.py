@@ -59,14 +59,29 @@ class SDPAAdapter(CheckedAdapter):
         self.device = torch.device(device or default_device())
         self.version = f"torch {torch.__version__} (scaled_dot_product_attention, {self.device})"
 
-    def local(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, s: np.ndarray,
-              rel_bias: np.ndarray, config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def local(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        s: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         reach, gain, tau = uniform_plan(plan(s, q.shape[2], config))
         scale = gain * config.softmax_scale(q.shape[-1]) / tau
         return self.call(q, k, v, rel_bias, mask, reach, scale, tau, config.causal)
 
-    def global_(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray,
-                config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def global_(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         scale = config.softmax_scale(q.shape[-1])
         return self.call(q, k, v, rel_bias, mask, q.shape[2], scale, 1.0, config.causal)
 

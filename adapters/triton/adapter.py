@@ -32,14 +32,29 @@ class TritonAdapter(CheckedAdapter):
             {"local", "global", "causal", "key_padding", "float32", "float16", *gpu_only}
         )
 
-    def local(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, s: np.ndarray,
-              rel_bias: np.ndarray, config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def local(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        s: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         """LOCAL-1 .. LOCAL-6 on the kernel; inputs checked by the reference (ERR-1 .. ERR-8)."""
         tq, tk, tv, tb = (to_torch(a, self.device) for a in (q, k, v, rel_bias))
         return to_numpy(attention.local_attention(tq, tk, tv, s, tb, config, self._mask(mask)))
 
-    def global_(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, rel_bias: np.ndarray,
-                config: AHAConfig, mask: np.ndarray | None) -> np.ndarray:
+    def global_(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+    ) -> np.ndarray:
         """GLOBAL-1 .. GLOBAL-4 on the local kernel with reach T, gain 1 and temperature 1."""
         tq, tk, tv, tb = (to_torch(a, self.device) for a in (q, k, v, rel_bias))
         return to_numpy(attention.global_attention(tq, tk, tv, tb, config, self._mask(mask)))
