@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -34,6 +35,7 @@ def point(T: int, repeats: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dry-run", action="store_true", help="tiny sizes, one repeat")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the JSON result")
     parser.add_argument("--point", type=int, help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
     if args.point:
@@ -46,12 +48,9 @@ def main() -> None:
     ok = [r for r in rows if "seconds" in r]
     slope = common.loglog_slope([r["T"] for r in ok], [r["seconds"] for r in ok])
     print(f"log-log slope of time vs T: {slope:.2f}")
-    name = "reference-dry-run" if args.dry_run else "reference"
-    print(
-        common.write_json(
-            name, {"rows": rows, "slope": slope, "threads": os.environ.get("OMP_NUM_THREADS")}
-        )
-    )
+    setup = {"dry_run": args.dry_run, "threads": os.environ.get("OMP_NUM_THREADS")}
+    payload = {"setup": setup, "rows": rows, "slope": slope}
+    print(f"wrote {common.write_json('bench_reference', payload, args.out)}")
 
 
 if __name__ == "__main__":
