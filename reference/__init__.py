@@ -9,7 +9,7 @@ from .errors import AHAError, ConfigError, DomainError, DTypeError, ParamsError,
 from .gradients import global_attention_vjp, local_attention_vjp
 from .layer import hybrid_layer
 from .params import init_params, param_shapes
-from .plan import Plan, plan
+from .plan import Plan, plan, temperature_slope
 
 SPEC_VERSION = "1.0.0"
 
@@ -31,4 +31,5 @@ __all__ = [
     "local_attention_vjp",
     "param_shapes",
     "plan",
+    "temperature_slope",
 ]

@@ -12,7 +12,7 @@ import numpy as np
 from . import validate
 from .attention import bias_index, logits, masked_softmax, visibility
 from .config import AHAConfig
-from .plan import _plan
+from .plan import _plan, temperature_slope
 
 
 def local_attention_vjp(
@@ -40,10 +40,7 @@ def local_attention_vjp(
     grads, d_temperature = _attend_vjp(
         q, k, v, rel_bias, visible, config.softmax_scale(q.shape[-1]), p.gain, p.temperature, d_out
     )
-    shift = s if config.sharpen == "short" else 1.0 - s
-    unclamped = config.temperature + config.temp_scale * shift > config.min_temperature
-    slope = config.temp_scale if config.sharpen == "short" else -config.temp_scale
-    grads["span_scale"] = np.where(unclamped, slope * d_temperature, 0.0)
+    grads["span_scale"] = temperature_slope(s, config) * d_temperature
     return grads
 
 

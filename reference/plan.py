@@ -38,9 +38,28 @@ def _plan(s: np.ndarray, seq_len: int, config: AHAConfig) -> Plan:
     # PLAN-3: the input length and the bias table bound the reach after the floor.
     reach = np.minimum(window, min(seq_len, config.max_rel_dist))
     # PLAN-4: "short" sharpens short spans (small s), "long" sharpens long ones.
-    shift = s if config.sharpen == "short" else 1.0 - s
+    shift = _shift(s, config)
     temperature = np.maximum(config.min_temperature, config.temperature + config.temp_scale * shift)
     # PLAN-5: the gain depends on the requested window only, never on T or R.
     ratio = W / window
     gain = {"none": np.ones_like(s), "linear": ratio, "log": 1.0 + np.log(ratio)}
     return Plan(window, reach, temperature, gain[config.score_scale])
+
+
+def temperature_slope(span_scale: Any, config: AHAConfig) -> np.ndarray:
+    """∂τ_b/∂s_b [B]: +α ("short") or −α ("long") where the τmin clamp is inactive, 0 where it
+    holds, a tie counting as clamped (GRAD-2). Window, reach and gain have none (GRAD-1).
+
+    Implementations that train take the temperature's value from the plan and its slope from
+    here, e.g. τ + slope · (s − stop_gradient(s)).
+    """
+    s = validate.span_scale(span_scale)
+    unclamped = config.temperature + config.temp_scale * _shift(s, config) > config.min_temperature
+    return np.where(
+        unclamped, config.temp_scale if config.sharpen == "short" else -config.temp_scale, 0.0
+    )
+
+
+def _shift(s: np.ndarray, config: AHAConfig) -> np.ndarray:
+    """What the temperature law scales: s ("short") or 1 − s ("long") (PLAN-4)."""
+    return s if config.sharpen == "short" else 1.0 - s

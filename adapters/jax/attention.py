@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from aha.reference import AHAConfig, validate
+from aha.reference import AHAConfig, temperature_slope, validate
 from aha.reference import plan as reference_plan
 from aha.reference.attention import bias_index
 
@@ -40,21 +40,14 @@ def host_plan(
     """The reference plan (binary64, host-side) as NumPy arrays of ``dtype`` (PLAN-6, GRAD-2).
 
     Nothing of the plan is re-derived on the device: reach, gain and temperature come from
-    aha.reference.plan; the clamp test and slope of GRAD-2 use the formulas of the reference's
-    local_attention_vjp, a tie counting as clamped.
+    aha.reference.plan, the slope of τ in s from aha.reference.temperature_slope.
     """
-    s = validate.span_scale(span_scale)
-    p = reference_plan(s, seq_len, config)
-    short = config.sharpen == "short"
-    unclamped = (
-        config.temperature + config.temp_scale * (s if short else 1.0 - s) > config.min_temperature
-    )
-    slope = np.where(unclamped, config.temp_scale if short else -config.temp_scale, 0.0)
+    p = reference_plan(span_scale, seq_len, config)
     return DevicePlan(
         p.reach.astype(np.int32),
         (p.gain * config.softmax_scale(head_dim)).astype(dtype),
         p.temperature.astype(dtype),
-        slope.astype(dtype),
+        temperature_slope(span_scale, config).astype(dtype),
     )
 
 

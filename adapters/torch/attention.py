@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
-from aha.reference import AHAConfig, plan, validate
+from aha.reference import AHAConfig, plan, temperature_slope, validate
 
 from ._convert import to_numpy
 
@@ -120,10 +120,7 @@ def temperature(
     tau = torch.as_tensor(tau_host, device=device)
     if not (isinstance(s, Tensor) and s.requires_grad):
         return tau
-    shift = s_host if config.sharpen == "short" else 1.0 - s_host
-    unclamped = config.temperature + config.temp_scale * shift > config.min_temperature
-    slope = config.temp_scale if config.sharpen == "short" else -config.temp_scale
-    d_tau = torch.as_tensor(slope * unclamped, device=device)
+    d_tau = torch.as_tensor(temperature_slope(s_host, config), device=device)
     s = s.to(device=device, dtype=torch.float64).expand(tau.shape)
     return tau + d_tau * (s - s.detach())
 
