@@ -101,17 +101,12 @@ def family_table(results: list[Result]) -> list[str]:
 
 
 def failure_lines(r: Result) -> list[str]:
+    """Clauses and flags, what failed (the measured errors, where, and the bound), the repro."""
     lines = [
         f"- clauses: {', '.join(r.clauses)}"
         + (f"; flags: {', '.join(r.flags)}" if r.flags else ""),
         f"- {r.message.splitlines()[0] if r.message else 'failed'}",
     ]
-    for c in r.comparisons:
-        if not c["ok"]:
-            lines.append(
-                f"- {c['output']}: max abs error {c['max_abs_error']:.3g}, rel "
-                f"{c['max_rel_error']:.3g}, at {c['where']}, bound {c['bound']:.3g}"
-            )
     if r.saved:
         lines.append(f"- shrunk counterexample saved as a vector in `{r.saved}`")
     lines.append(f"- reproduce: `{r.repro.splitlines()[0]}`")
