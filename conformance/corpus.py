@@ -176,12 +176,6 @@ class Corpus:
     flags: dict[str, str]
     cases: list[Case]
 
-    def case(self, case_id: str) -> Case:
-        for case in self.cases:
-            if case.id == case_id:
-                return case
-        raise KeyError(f"no case {case_id!r} in {self.directory}")
-
 
 def read_manifest(directory: Path) -> dict[str, Any]:
     """The manifest, after checking its schema version and its own digest."""

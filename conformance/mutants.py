@@ -16,8 +16,8 @@ import numpy as np
 from aha import reference as ref
 from aha.adapters.reference import ReferenceAdapter
 from aha.reference import AHAConfig, validate
-from aha.reference.attention import masked_softmax
-from aha.reference.layer import _branch, layer_norm
+from aha.reference.attention import _global, masked_softmax, precision
+from aha.reference.layer import _branch, layer_norm, span_predictor
 from aha.reference.plan import Plan, _plan
 
 from .cases import FLAGS
@@ -198,8 +198,6 @@ class Mutant(ReferenceAdapter):
         mask: np.ndarray | None,
         heads: int,
     ) -> np.ndarray:
-        from aha.reference.attention import _global, precision
-
         prec = precision(np.float64)
         x_g = layer_norm(x, P, "ln_global", config.ln_eps)
         G = _branch(
@@ -210,8 +208,7 @@ class Mutant(ReferenceAdapter):
             prec,
             lambda q, k, v, t: _global(q, k, v, t, config, mask, prec)[0],
         )
-        z = G.mean(axis=1) @ P["span.weight"].T + P["span.bias"]
-        return np.asarray(1.0 / (1.0 + np.exp(-z[:, 0])))
+        return span_predictor(G, P, None, prec)  # mask None: every position pooled
 
 
 class _Swallower(ReferenceAdapter):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from importlib.metadata import entry_points
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from aha.adapters import BUILTIN
 
@@ -21,7 +21,6 @@ METHODS = {
 }
 
 
-@runtime_checkable
 class Adapter(Protocol):
     """An implementation under test. It has the methods of the operations it claims:
 
