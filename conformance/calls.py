@@ -13,8 +13,8 @@ import numpy as np
 from aha.reference import AHAConfig
 
 from . import tolerance
-from .corpus import OUTPUTS
-from .protocol import Adapter, plan_fields
+from .operations import WrongReturn, operation
+from .protocol import Adapter
 from .tolerance import Comparison
 
 AXES = {
@@ -39,26 +39,12 @@ class CheckFailed(Exception):
 def call_adapter(
     adapter: Adapter, kind: str, config: AHAConfig, inputs: dict[str, Any]
 ) -> dict[str, Any]:
-    """The adapter's outputs for ``inputs`` as {output name: value}; its exceptions propagate."""
-    x, mask = inputs, inputs.get("key_padding_mask")
-    a: Any = adapter
-    if kind == "plan":
-        fields = plan_fields(a.plan(x["span_scale"], int(x["seq_len"]), config))
-        return {name: fields[name] for name in OUTPUTS["plan"]}
-    if kind == "local":
-        return {
-            "out": a.local_attention(
-                x["q"], x["k"], x["v"], x["span_scale"], x["rel_bias"], config, mask
-            )
-        }
-    if kind == "global":
-        return {"out": a.global_attention(x["q"], x["k"], x["v"], x["rel_bias"], config, mask)}
-    if kind == "layer":
-        result = a.hybrid_layer(x["x"], x["params"], config, mask, x.get("span_scale"))
-        if not (isinstance(result, tuple) and len(result) == 2):
-            raise CheckFailed(f"hybrid_layer must return (y, s), got {type(result).__name__}")
-        return {"y": result[0], "s": result[1]}
-    raise ValueError(f"kind {kind!r} calls no adapter method")
+    """The adapter's outputs for ``inputs`` as {output name: value}; its exceptions propagate
+    (the operations table says which method and which arguments)."""
+    try:
+        return operation(kind).call(adapter, config, inputs)
+    except WrongReturn as exc:
+        raise CheckFailed(str(exc)) from None
 
 
 def expect(
@@ -74,7 +60,7 @@ def expect(
         actual = _array(name, got[name])
         if actual.shape != oracle_value.shape:
             raise CheckFailed(f"{name} has shape {actual.shape}, expected {oracle_value.shape}")
-        if kind == "plan":
+        if operation(kind).dtype_free:
             integral = name in ("window", "reach")
             if integral != (actual.dtype.kind in "iu"):
                 raise CheckFailed(
@@ -97,10 +83,13 @@ def expect(
 
 
 def _array(name: str, value: Any) -> np.ndarray:
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:  # anything the adapter returned that NumPy cannot hold
-        raise CheckFailed(f"{name} is not an array: {type(value).__name__} ({exc})") from None
+    """``value`` itself when it is a NumPy array (spec/conformance.md section 1: outputs
+    cross as NumPy arrays; a list or a framework tensor is a failure, not converted)."""
+    if not isinstance(value, np.ndarray):
+        raise CheckFailed(
+            f"{name} is not a NumPy array: {type(value).__module__}.{type(value).__qualname__}"
+        )
+    arr = value
     if arr.dtype.kind not in "fiuV" or (arr.dtype.kind == "V" and arr.dtype.name != "bfloat16"):
         raise CheckFailed(f"{name} has non-numeric dtype {arr.dtype}")
     return arr

@@ -19,18 +19,14 @@ import numpy as np
 from aha.reference import SPEC_VERSION, AHAConfig
 from aha.reference.validate import FLOAT_DTYPES
 
-from . import safetensors_io
+from . import pin, safetensors_io, schema
+from .operations import OPERATIONS
 
 SCHEMA_VERSION = 1
 GENERATOR_VERSION = "1.0.0"
-KINDS = ("plan", "local", "global", "layer", "config")
-OUTPUTS = {
-    "plan": ("window", "reach", "temperature", "gain"),
-    "local": ("out",),
-    "global": ("out",),
-    "layer": ("y", "s"),
-    "config": (),
-}
+# Kinds and outputs come from the operations table; "config" cases call no adapter.
+KINDS = (*OPERATIONS, "config")
+OUTPUTS = {**{op.name: op.outputs for op in OPERATIONS.values()}, "config": ()}
 BUILTIN_ERRORS = {
     "ConfigError": "ValueError",
     "ShapeError": "ValueError",
@@ -175,46 +171,107 @@ class Corpus:
     spec_version: str
     flags: dict[str, str]
     cases: list[Case]
+    pinned: bool = False  # the corpus this package ships, byte for byte (its digest is pinned)
+
+
+MAX_MANIFEST = 64 * 2**20  # bytes; the shipped manifest is ~0.2 MiB
+MAX_TENSOR_FILE = 256 * 2**20
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse(path: Path) -> Any:
+    """JSON without NaN/Infinity, bounded in size; nesting too deep is a CorpusError too."""
+    if path.stat().st_size > MAX_MANIFEST:
+        raise CorpusError(f"{path}: larger than {MAX_MANIFEST} bytes")
+    try:
+        return json.loads(path.read_bytes(), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CorpusError(f"{path}: not valid JSON: {exc}") from None
+    except RecursionError:
+        raise CorpusError(f"{path}: not valid JSON: nested too deep") from None
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
-    """The manifest, after checking its schema version and its own digest."""
+    """The manifest, after checking it against spec/vectors.schema.json, then its own digest,
+    then what a schema cannot say: unique ids and files, known flags, paths inside the corpus."""
     path = directory / MANIFEST
     if not path.is_file():
         raise CorpusError(f"{path}: no manifest (is this a corpus directory?)")
-    try:
-        manifest = json.loads(path.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorpusError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
-        found = manifest.get("schema_version") if isinstance(manifest, dict) else None
-        raise CorpusError(f"{path}: schema_version must be {SCHEMA_VERSION}, got {found!r}")
-    digest = manifest.pop("digest", None)
+    _inside(directory, path, path, "")
+    manifest = _parse(path)
+    problems = schema.problems(manifest)
+    if problems:
+        raise CorpusError("\n".join(f"{path}: {where}: {what}" for where, what in problems))
+    digest = manifest.pop("digest")
     if digest != sha256(_canonical(manifest)):
-        raise CorpusError(f"{path}: manifest digest mismatch: the manifest was changed")
+        raise CorpusError(f"{path}: /digest: mismatch: the manifest was changed")
     manifest["digest"] = digest
+    problems = _cross_problems(directory, manifest)
+    if problems:
+        raise CorpusError("\n".join(f"{path}: {where}: {what}" for where, what in problems))
     return manifest
+
+
+def _cross_problems(directory: Path, manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    first: dict[tuple[str, str], int] = {}
+    for i, entry in enumerate(manifest["cases"]):
+        for field_name in ("id", "file"):
+            key = (field_name, entry[field_name].lower())  # case-insensitive file systems
+            if key in first:
+                problems.append(
+                    (f"/cases/{i}/{field_name}", f"{entry[field_name]!r} repeats /cases/{first[key]}")
+                )
+            first.setdefault(key, i)
+        for j, flag in enumerate(entry["flags"]):
+            if flag not in manifest["flags"]:
+                problems.append((f"/cases/{i}/flags/{j}", f"{flag!r} is not defined in /flags"))
+        try:
+            _inside(directory, directory / entry["file"], directory / MANIFEST, f"/cases/{i}/file")
+        except CorpusError as exc:
+            problems.append((f"/cases/{i}/file", str(exc).rsplit(": ", 1)[-1]))
+    return problems
+
+
+def _inside(directory: Path, path: Path, manifest: Path, where: str) -> None:
+    """``path`` must resolve inside ``directory``: no symlink may lead out of the corpus."""
+    root = directory.resolve()
+    if not path.resolve().is_relative_to(root):
+        raise CorpusError(f"{manifest}: {where or '/'}: {path} leads outside the corpus directory")
 
 
 def load(directory: Path | None = None) -> Corpus:
     """Load a corpus, checking every checksum before a tensor is parsed."""
     directory = directory or default_dir()
     manifest = read_manifest(directory)
-    cases = [_load_case(directory, entry, manifest["flags"]) for entry in manifest["cases"]]
-    return Corpus(directory, manifest["digest"], manifest["spec_version"], manifest["flags"], cases)
+    cases = [_load_case(directory, entry, i) for i, entry in enumerate(manifest["cases"])]
+    return Corpus(
+        directory,
+        manifest["digest"],
+        manifest["spec_version"],
+        manifest["flags"],
+        cases,
+        pinned=manifest["digest"] == pin.CORPUS_DIGEST,
+    )
 
 
-def _load_case(directory: Path, entry: dict[str, Any], flags: dict[str, str]) -> Case:
+def _load_case(directory: Path, entry: dict[str, Any], index: int) -> Case:
     path = directory / entry["file"]
+    at = f"(case {entry['id']}, /cases/{index})"
     if not path.is_file():
-        raise CorpusError(f"{path}: missing (case {entry['id']})")
+        raise CorpusError(f"{path}: missing {at}")
+    if path.stat().st_size > MAX_TENSOR_FILE:
+        raise CorpusError(f"{path}: larger than {MAX_TENSOR_FILE} bytes {at}")
     raw = path.read_bytes()
     if sha256(raw) != entry["sha256"]:
-        raise CorpusError(f"{path}: SHA-256 mismatch: the file was changed (case {entry['id']})")
+        raise CorpusError(f"{path}: SHA-256 mismatch: the file was changed {at}/sha256")
     try:
         tensors, _ = safetensors_io.loads(raw, str(path))
     except safetensors_io.FormatError as exc:
-        raise CorpusError(str(exc)) from None
+        raise CorpusError(f"{exc} {at}") from None
     for name, meta in entry["tensors"].items():
         arr = tensors.get(name)
         if (
@@ -223,12 +280,12 @@ def _load_case(directory: Path, entry: dict[str, Any], flags: dict[str, str]) ->
             or list(arr.shape) != meta["shape"]
             or sha256(arr.tobytes()) != meta["sha256"]
         ):
-            raise CorpusError(f"{path}: tensor {name!r} disagrees with the manifest")
-    if set(tensors) != set(entry["tensors"]):
-        raise CorpusError(f"{path}: holds tensors the manifest does not list")
-    unknown = set(entry["flags"]) - set(flags)
-    if entry["kind"] not in KINDS or unknown:
-        raise CorpusError(f"{path}: unknown kind {entry['kind']!r} or flags {sorted(unknown)}")
+            raise CorpusError(
+                f"{path}: tensor {name!r} disagrees with the manifest {at}/tensors/{name}"
+            )
+    extra = sorted(set(tensors) - set(entry["tensors"]))
+    if extra:
+        raise CorpusError(f"{path}: holds tensor {extra[0]!r} the manifest does not list {at}")
     inputs, expected = _nest(tensors)
     return Case(
         id=entry["id"],
@@ -241,6 +298,6 @@ def _load_case(directory: Path, entry: dict[str, Any], flags: dict[str, str]) ->
         expected=expected,
         error=entry.get("error"),
         argument=entry.get("argument"),
-        dtypes=tuple(entry.get("dtypes", ())),
+        dtypes=tuple(entry["dtypes"]),
         baseline_error=entry.get("baseline_error", {}),
     )

@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from aha import reference as ref
 from aha.reference import AHAConfig
 
-NOT_CAST = ("span_scale", "seq_len", "key_padding_mask")  # PREC-4: these keep their dtype
+from .operations import OPERATIONS, operation
+
+# PREC-4: these keep their dtype whatever the dtype under test
+NOT_CAST = tuple(sorted({n for op in OPERATIONS.values() for n in op.not_cast}))
 
 
 def cast(inputs: dict[str, Any], dtype: str) -> dict[str, Any]:
@@ -52,26 +54,9 @@ def evaluate(
 ) -> dict[str, np.ndarray]:
     """The reference's outputs for ``inputs``: the oracle at float64, else the baseline of
     ``dtype`` on the inputs cast to it (PREC-2)."""
+    op = operation(kind)
     x = cast(inputs, dtype) if dtype != "float64" else inputs
-    mask = x.get("key_padding_mask")
-    if kind == "plan":
-        return dict(ref.plan(x["span_scale"], int(x["seq_len"]), config)._asdict())
-    if kind == "local":
-        return {
-            "out": ref.local_attention(
-                x["q"], x["k"], x["v"], x["span_scale"], x["rel_bias"], config, mask, dtype=dtype
-            )
-        }
-    if kind == "global":
-        return {
-            "out": ref.global_attention(
-                x["q"], x["k"], x["v"], x["rel_bias"], config, mask, dtype=dtype
-            )
-        }
-    if kind == "layer":
-        y, s = ref.hybrid_layer(x["x"], x["params"], config, mask, x.get("span_scale"), dtype=dtype)
-        return {"y": y, "s": s}
-    raise ValueError(f"kind {kind!r} has no outputs")
+    return op.evaluate(config, x, **({} if op.dtype_free else {"dtype": dtype}))
 
 
 def baseline_errors(

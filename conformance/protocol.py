@@ -3,39 +3,75 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
-from aha.adapters import BUILTIN
+import numpy as np
 
-OPERATIONS = ("plan", "local", "global", "layer")
+from aha.adapters import BUILTIN
+from aha.reference import AHAConfig
+
+from .operations import OPERATIONS as TABLE
+
+OPERATIONS = tuple(TABLE)  # operation names, in the table's order
 FEATURES = ("causal", "key_padding")
 DTYPES = ("float64", "float32", "float16", "bfloat16")
-CAPABILITIES = frozenset((*OPERATIONS, *FEATURES, *DTYPES))
-METHODS = {
-    "plan": "plan",
-    "local": "local_attention",
-    "global": "global_attention",
-    "layer": "hybrid_layer",
-}
+CAPABILITIES = frozenset(
+    {op.capability for op in TABLE.values()}
+    | {c for op in TABLE.values() for c in op.requires}
+    | {*FEATURES, *DTYPES}
+)
+METHODS = {op.name: op.method for op in TABLE.values()}  # operation name -> adapter method
 
 
 class Adapter(Protocol):
-    """An implementation under test. It has the methods of the operations it claims:
+    """An implementation under test (spec/conformance.md section 1).
 
-    - ``plan(span_scale, seq_len, config)`` → mapping or record with window, reach,
-      temperature, gain, each [B];
-    - ``local_attention(q, k, v, span_scale, rel_bias, config, key_padding_mask=None)``;
-    - ``global_attention(q, k, v, rel_bias, config, key_padding_mask=None)``;
-    - ``hybrid_layer(x, params, config, key_padding_mask=None, span_scale=None)`` → (y, s).
-
-    Arrays cross as NumPy arrays in the dtype under test (bfloat16 as ml_dtypes.bfloat16);
-    ``config`` is an ``aha.reference.AHAConfig``. An optional ``version`` str is reported.
+    It has ``name``, ``capabilities`` and the methods of the operations it claims, named by
+    the operations table (conformance/operations.py); an optional ``version`` str is
+    reported and an optional ``envelope`` mapping bounds the sizes it is judged on. Arrays
+    cross as NumPy arrays in the dtype under test (bfloat16 as ml_dtypes.bfloat16);
+    ``config`` is an ``aha.reference.AHAConfig``. Outputs must be NumPy arrays.
     """
 
     name: str
     capabilities: frozenset[str]
+
+    def plan(self, span_scale: np.ndarray, seq_len: int, config: AHAConfig) -> Any:
+        """A mapping or record with window, reach, temperature, gain, each [B]."""
+
+    def local_attention(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        span_scale: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        key_padding_mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """out [B, H, T, Dh]."""
+
+    def global_attention(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        key_padding_mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """out [B, H, T, Dh]."""
+
+    def hybrid_layer(
+        self,
+        x: np.ndarray,
+        params: dict[str, np.ndarray],
+        config: AHAConfig,
+        key_padding_mask: np.ndarray | None = None,
+        span_scale: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(y [B, T, D], s [B])."""
 
 
 class AdapterLoadError(Exception):
@@ -75,10 +111,11 @@ def check_adapter(spec: str, adapter: Any) -> None:
             f"adapter {adapter.name!r} claims unknown capabilities "
             f"{sorted(unknown)}; known: {sorted(CAPABILITIES)}"
         )
-    for op, method in METHODS.items():
-        if op in adapter.capabilities and not callable(getattr(adapter, method, None)):
+    for op in TABLE.values():
+        claimed = {op.capability, *op.requires} <= set(adapter.capabilities)
+        if claimed and not callable(getattr(adapter, op.method, None)):
             raise AdapterLoadError(
-                f"adapter {adapter.name!r} claims {op!r} but has no method {method}()"
+                f"adapter {adapter.name!r} claims {op.capability!r} but has no method {op.method}()"
             )
 
 
@@ -112,10 +149,3 @@ def _import(path: str) -> Any:
         return getattr(module, attr)
     except AttributeError:
         raise AdapterLoadError(f"module {module_name!r} has no attribute {attr!r}") from None
-
-
-def plan_fields(result: Any) -> Mapping[str, Any]:
-    """An adapter's plan as a mapping, whether it returned a mapping or a record."""
-    if isinstance(result, Mapping):
-        return result
-    return {f: getattr(result, f) for f in ("window", "reach", "temperature", "gain")}

@@ -25,7 +25,9 @@ from hypothesis.strategies import SearchStrategy
 
 from aha.reference import AHAConfig, param_shapes
 
-KINDS = ("plan", "local", "global", "layer")
+from . import operations
+
+KINDS = operations.NAMES  # the operations whose inputs case_inputs draws
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 CONFIG_FIELDS = frozenset(f.name for f in fields(AHAConfig))
 # Lengths that are not powers of two, or sit just beside one, catch tiling and edge bugs.
@@ -362,21 +364,9 @@ def draw_case(
     return cfg, inputs
 
 
-FUNCTIONS = {
-    "plan": "plan",
-    "local": "local_attention",
-    "global": "global_attention",
-    "layer": "hybrid_layer",
-}
-
-
 def kind_of(inputs: dict[str, Any]) -> str:
-    """Which operation an inputs dict of ``case_inputs`` is for."""
-    if "x" in inputs:
-        return "layer"
-    if "seq_len" in inputs:
-        return "plan"
-    return "local" if "span_scale" in inputs else "global"
+    """Which operation an inputs dict of ``case_inputs`` is for (the operations table)."""
+    return operations.kind_of(inputs)
 
 
 def repro(config: AHAConfig, inputs: dict[str, Any]) -> str:
@@ -398,7 +388,8 @@ def repro(config: AHAConfig, inputs: dict[str, Any]) -> str:
             lines.append("    },")
         else:
             lines.append(f"    {name!r}: {_literal(value)},")
-    lines += ["}", f"result = reference.{FUNCTIONS[kind_of(inputs)]}(config=config, **inputs)"]
+    function = operations.operation(kind_of(inputs)).reference.__name__
+    lines += ["}", f"result = reference.{function}(config=config, **inputs)"]
     return "\n".join(lines)
 
 
