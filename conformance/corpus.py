@@ -222,9 +222,8 @@ def _cross_problems(directory: Path, manifest: dict[str, Any]) -> list[tuple[str
         for field_name in ("id", "file"):
             key = (field_name, entry[field_name].lower())  # case-insensitive file systems
             if key in first:
-                problems.append(
-                    (f"/cases/{i}/{field_name}", f"{entry[field_name]!r} repeats /cases/{first[key]}")
-                )
+                again = f"{entry[field_name]!r} repeats /cases/{first[key]}"
+                problems.append((f"/cases/{i}/{field_name}", again))
             first.setdefault(key, i)
         for j, flag in enumerate(entry["flags"]):
             if flag not in manifest["flags"]:

@@ -1,0 +1,7 @@
+"""The digest of the corpus this package ships (spec/vectors.md, "Trust").
+
+Written by ``aha vectors generate`` when it regenerates the shipped corpus; commit it with
+conformance/vectors/. A corpus with another digest is verified in full before a run uses it.
+"""
+
+CORPUS_DIGEST = ""
