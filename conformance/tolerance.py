@@ -84,3 +84,24 @@ def compare_plan(name: str, actual: Any, expected: np.ndarray) -> Comparison:
     exact = expected.dtype.kind in "iu"
     allowed = 0.0 if exact else PLAN_RTOL * scale_of(expected)
     return Comparison(name, err, err / scale_of(expected), allowed, where)
+
+
+# --- Gradients (GRAD-6; owner H3a) ---------------------------------------------------------
+# The rule of PREC-3 applied to each gradient, with the baseline from the reference's VJP
+# evaluated in the dtype under test; its own table so the two can part when measured apart.
+GRAD_TOLERANCE = {
+    "float64": Rule(c=0.0, floor=1e-10),
+    "float32": Rule(c=4.0, floor=2.4e-7),
+    "float16": Rule(c=4.0, floor=9.8e-4),
+    "bfloat16": Rule(c=4.0, floor=7.8e-3),
+}
+
+
+def compare_gradient(
+    name: str, actual: Any, oracle: np.ndarray, dtype: str, baseline_err: float = 0.0
+) -> Comparison:
+    """Compare a gradient to the oracle's VJP under the gradient rule of ``dtype`` (GRAD-6)."""
+    err, where = max_error(actual, oracle)
+    rule = GRAD_TOLERANCE[dtype]
+    allowed = rule.c * baseline_err + rule.floor * scale_of(oracle)
+    return Comparison(name, err, err / scale_of(oracle), allowed, where)

@@ -8,6 +8,7 @@ from .config import AHAConfig
 from .errors import AHAError, ConfigError, DomainError, DTypeError, ParamsError, ShapeError
 from .gradients import global_attention_vjp, local_attention_vjp
 from .layer import hybrid_layer
+from .layer_vjp import hybrid_layer_vjp
 from .params import init_params, param_shapes
 from .plan import Plan, plan, temperature_slope
 
@@ -26,6 +27,7 @@ __all__ = [
     "global_attention",
     "global_attention_vjp",
     "hybrid_layer",
+    "hybrid_layer_vjp",
     "init_params",
     "local_attention",
     "local_attention_vjp",

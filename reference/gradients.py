@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from . import validate
-from .attention import bias_index, logits, masked_softmax, visibility
+from .attention import Precision, bias_index, logits, masked_softmax, precision, visibility
 from .config import AHAConfig
+from .errors import ShapeError
 from .plan import _plan, temperature_slope
 
 
@@ -24,24 +25,39 @@ def local_attention_vjp(
     config: AHAConfig,
     key_padding_mask: Any,
     d_out: Any,
+    *,
+    dtype: Any = np.float64,
 ) -> dict[str, np.ndarray]:
-    """Gradients of <d_out, local_attention(...)> for q, k, v, span_scale and rel_bias.
+    """Gradients of <d_out, local_attention(...)> for q, k, v, span_scale and rel_bias (GRAD-4).
 
     The window, reach and gain are piecewise constant in s and pass no gradient (GRAD-1);
     s receives gradient only through the temperature, and none where the τmin clamp holds,
-    a tie included (GRAD-2).
+    a tie included (GRAD-2). ``dtype`` other than float64 gives the low-precision baseline of
+    the gradients (GRAD-6); span_scale's gradient is binary64 values, as s is (PREC-4).
     """
     q, k, v, rel_bias, mask, config = validate.attention_inputs(
         q, k, v, rel_bias, config, key_padding_mask
     )
     s = validate.span_scale(span_scale, q.shape[0])
+    d_out = cotangent("d_out", d_out, q, "B, H, T, Dh")
+    prec = precision(dtype)
     p = _plan(s, q.shape[2], config)
     visible = visibility(q.shape[2], config.causal, mask, p.reach)
-    grads, d_temperature = _attend_vjp(
-        q, k, v, rel_bias, visible, config.softmax_scale(q.shape[-1]), p.gain, p.temperature, d_out
+    grads, d_temperature = attend_vjp(
+        q,
+        k,
+        v,
+        rel_bias,
+        visible,
+        config.softmax_scale(q.shape[-1]),
+        p.gain,
+        p.temperature,
+        d_out,
+        prec,
     )
-    grads["span_scale"] = temperature_slope(s, config) * d_temperature
-    return grads
+    out = {name: g.astype(prec.storage) for name, g in grads.items()}
+    out["span_scale"] = temperature_slope(s, config) * d_temperature.astype(np.float64)
+    return out
 
 
 def global_attention_vjp(
@@ -52,20 +68,33 @@ def global_attention_vjp(
     config: AHAConfig,
     key_padding_mask: Any,
     d_out: Any,
+    *,
+    dtype: Any = np.float64,
 ) -> dict[str, np.ndarray]:
-    """Gradients of <d_out, global_attention(...)> for q, k, v and rel_bias (GRAD-3)."""
+    """Gradients of <d_out, global_attention(...)> for q, k, v and rel_bias (GRAD-3, GRAD-4)."""
     q, k, v, rel_bias, mask, config = validate.attention_inputs(
         q, k, v, rel_bias, config, key_padding_mask
     )
+    d_out = cotangent("d_out", d_out, q, "B, H, T, Dh")
+    prec = precision(dtype)
     ones = np.ones(q.shape[0])
     visible = visibility(q.shape[2], config.causal, mask, reach=None)
-    grads, _ = _attend_vjp(
-        q, k, v, rel_bias, visible, config.softmax_scale(q.shape[-1]), ones, ones, d_out
+    grads, _ = attend_vjp(
+        q, k, v, rel_bias, visible, config.softmax_scale(q.shape[-1]), ones, ones, d_out, prec
     )
-    return grads
+    return {name: g.astype(prec.storage) for name, g in grads.items()}
 
 
-def _attend_vjp(
+def cotangent(name: str, d: Any, like: np.ndarray, axes: str) -> np.ndarray:
+    """A cotangent has the shape of the output it belongs to and finite values (GRAD-4); any
+    float dtype, since it is rounded to the dtype under test like every operand."""
+    arr = validate.float_array(name, d, axes)
+    if arr.shape != like.shape:
+        raise ShapeError(f"{name} must have the shape of the output {like.shape}, got {arr.shape}")
+    return arr
+
+
+def attend_vjp(
     q: np.ndarray,
     k: np.ndarray,
     v: np.ndarray,
@@ -74,35 +103,38 @@ def _attend_vjp(
     scale: float,
     gain: np.ndarray,
     temperature: np.ndarray,
-    d_out: Any,
+    d_out: np.ndarray,
+    prec: Precision,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Backward of out = softmax_visible(Z) V with Z = (g·scale·QKᵀ + bias) / τ, in float64."""
-    f64 = np.dtype(np.float64)
-    q, k, v, rel_bias = (a.astype(f64) for a in (q, k, v, rel_bias))
-    d_out = validate.float_array("d_out", d_out, "B, H, T, Dh").astype(f64)
-    validate.same_shape("d_out", d_out, "q", q)
+    """Backward of out = softmax_visible(Z) V with Z = (g·scale·QKᵀ + bias) / τ (GRAD-3).
+
+    Computes in ``prec.compute`` from operands in the storage dtype and stores each gradient
+    in the storage dtype (PREC-2); returns them in the compute dtype, with dL/dτ [B].
+    """
+    dt = prec.compute
+    q, k, v, rel_bias, d_out = (prec.round(a) for a in (q, k, v, rel_bias, d_out))
     H, T = q.shape[1:3]
-    z = logits(q, k, rel_bias, scale, gain, temperature, f64)  # [B, H, T, T]
+    z = logits(q, k, rel_bias, scale, gain, temperature, dt)  # [B, H, T, T]
     weights = masked_softmax(z, visible)
 
     d_weights = d_out @ v.swapaxes(-1, -2)  # [B, H, T, T]
     # Softmax backward; invisible entries and fully masked rows have weight 0, so dz = 0 there
     # and they pass no gradient (GRAD-3).
     dz = weights * (d_weights - (weights * d_weights).sum(axis=-1, keepdims=True))
-    tau = temperature[:, None, None, None]
-    d_scores = dz * ((gain * scale)[:, None, None, None] / tau)
+    tau = temperature.astype(dt)[:, None, None, None]
+    d_scores = dz * ((gain * scale).astype(dt)[:, None, None, None] / tau)
     # The table entry of (i, j) collects the gradient of every (b, i, j) that reads it.
     index = bias_index(T, (rel_bias.shape[1] + 1) // 2).ravel()
     d_bias = (dz / tau).sum(axis=0).reshape(H, T * T)
     d_table = np.stack(
         [np.bincount(index, weights=d_bias[h], minlength=rel_bias.shape[1]) for h in range(H)]
-    )
+    ).astype(dt)
     # z = a / τ, so ∂z/∂τ = −z / τ; only visible entries count.
-    d_temperature = -(dz * np.where(visible, z, 0.0)).sum(axis=(1, 2, 3)) / temperature
+    d_temperature = -(dz * np.where(visible, z, 0.0)).sum(axis=(1, 2, 3)) / tau[:, 0, 0, 0]
     grads = {
         "q": d_scores @ k,
         "k": d_scores.swapaxes(-1, -2) @ q,
         "v": weights.swapaxes(-1, -2) @ d_out,
         "rel_bias": d_table,
     }
-    return grads, d_temperature
+    return {name: prec.round(g) for name, g in grads.items()}, d_temperature
