@@ -1,4 +1,8 @@
-"""The ``numpy`` adapter: the reference itself, as an adapter (spec/conformance.md)."""
+"""The ``numpy`` adapter: the reference itself, as an adapter (spec/conformance.md).
+
+It evaluates in the reference's second order (query blocks over key windows, ORDER-1), so it
+runs at kernel-tier lengths without a [T, T] array.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from .base import CheckedAdapter
 
 
 class ReferenceAdapter(CheckedAdapter):
-    """Evaluates in float64 and rounds the result to the dtype of its inputs."""
+    """Evaluates in float64 and rounds the result to the dtype of its inputs (gradients too)."""
 
     name = "numpy"
     version = ref.SPEC_VERSION
@@ -29,6 +33,7 @@ class ReferenceAdapter(CheckedAdapter):
             "float32",
             "float16",
             "bfloat16",
+            "vjp",
         }
     )
 
@@ -45,7 +50,7 @@ class ReferenceAdapter(CheckedAdapter):
         config: AHAConfig,
         mask: np.ndarray | None,
     ) -> np.ndarray:
-        return ref.local_attention(q, k, v, s, rel_bias, config, mask).astype(q.dtype)
+        return ref.local_attention_blocked(q, k, v, s, rel_bias, config, mask).astype(q.dtype)
 
     def global_(
         self,
@@ -56,7 +61,7 @@ class ReferenceAdapter(CheckedAdapter):
         config: AHAConfig,
         mask: np.ndarray | None,
     ) -> np.ndarray:
-        return ref.global_attention(q, k, v, rel_bias, config, mask).astype(q.dtype)
+        return ref.global_attention_blocked(q, k, v, rel_bias, config, mask).astype(q.dtype)
 
     def layer(
         self,
@@ -67,5 +72,58 @@ class ReferenceAdapter(CheckedAdapter):
         s: np.ndarray | None,
         heads: int,
     ) -> tuple[np.ndarray, np.ndarray]:
-        y, s = ref.hybrid_layer(x, params, config, mask, s)
+        y, s = ref.hybrid_layer_blocked(x, params, config, mask, s)
         return y.astype(x.dtype), s
+
+    def local_attention_vjp(
+        self,
+        q: Any,
+        k: Any,
+        v: Any,
+        span_scale: Any,
+        rel_bias: Any,
+        config: AHAConfig,
+        key_padding_mask: Any,
+        d_out: Any,
+    ) -> dict[str, np.ndarray]:
+        grads = ref.local_attention_vjp_blocked(
+            q, k, v, span_scale, rel_bias, config, key_padding_mask, d_out
+        )
+        return _in_dtype_of(grads, q)
+
+    def global_attention_vjp(
+        self,
+        q: Any,
+        k: Any,
+        v: Any,
+        rel_bias: Any,
+        config: AHAConfig,
+        key_padding_mask: Any,
+        d_out: Any,
+    ) -> dict[str, np.ndarray]:
+        grads = ref.global_attention_vjp_blocked(q, k, v, rel_bias, config, key_padding_mask, d_out)
+        return _in_dtype_of(grads, q)
+
+    def hybrid_layer_vjp(
+        self,
+        x: Any,
+        params: Any,
+        config: AHAConfig,
+        key_padding_mask: Any,
+        span_scale: Any,
+        d_y: Any,
+        d_s: Any = None,
+    ) -> dict[str, Any]:
+        grads = ref.hybrid_layer_vjp(x, params, config, key_padding_mask, span_scale, d_y, d_s)
+        dtype = np.asarray(x).dtype
+        out: dict[str, Any] = {"x": grads["x"].astype(dtype)}
+        out["params"] = {n: g.astype(dtype) for n, g in grads["params"].items()}
+        if "span_scale" in grads:
+            out["span_scale"] = grads["span_scale"]
+        return out
+
+
+def _in_dtype_of(grads: dict[str, np.ndarray], like: Any) -> dict[str, np.ndarray]:
+    """Array gradients in the dtype under test; span_scale's stays binary64 (GRAD-4)."""
+    dtype = np.asarray(like).dtype
+    return {n: g if n == "span_scale" else g.astype(dtype) for n, g in grads.items()}
