@@ -1,242 +1,390 @@
-"""Planted-bug adapters: the reference with one bug class of spec DEC-2 each.
+"""Planted-bug adapters: the reference with one deviation each (spec DEC-2; issue 15).
 
-The suite is only as good as what it rejects: tests/test_mutants.py runs the golden vectors
-against every mutant and requires each to be rejected by a case carrying its flag. Select one
-on the command line as ``aha.conformance.mutants:<flag with underscores>``, e.g.
+Each ``Deviation`` names the bug, describes it and lists the clauses it violates. Semantic bugs
+are settings of the deviant's knobs (conformance/deviant.py); the error-handling bugs wrap the
+reference adapter (conformance/err_mutants.py). The 25 bug classes the corpus flags keep their
+flag as their name: tests/test_mutants.py requires each to be rejected by a vector of its flag;
+``aha zoo`` runs the whole suite against every deviation here and the other families.
+
+Select one on the command line as ``aha.conformance.mutants:<name with underscores>``, e.g.
 ``aha conform --adapter aha.conformance.mutants:window_off_by_one``.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from .deviant import BRANCHES, DeviantAdapter, Knobs
+from .err_mutants import ERROR_BUGS, ErrorDeviant
 
-from aha import reference as ref
-from aha.adapters.reference import ReferenceAdapter
-from aha.reference import AHAConfig, validate
-from aha.reference.attention import _global, masked_softmax, precision
-from aha.reference.layer import _branch, layer_norm, span_predictor
-from aha.reference.plan import Plan, _plan
-
-from .cases import FLAGS
-
-CORE = frozenset({"plan", "local", "global", "causal", "key_padding", "float64"})
-LAYER = frozenset({"layer", "causal", "key_padding", "float64"})
-LAYER_BUGS = (
-    "heads-interleaved",
-    "layernorm-unbiased-variance",
-    "layernorm-wrong-eps",
-    "span-pools-padding",
+CAPABILITIES = frozenset(
+    {"plan", "local", "global", "layer", "causal", "key_padding", "float64", "float32"}
 )
 
 
-class Mutant(ReferenceAdapter):
-    """The reference adapter with the bug ``flag`` planted (float64 only)."""
+@dataclass(frozen=True)
+class Deviation:
+    """One way to get AHA wrong: ``knobs`` of the deviant, or an error-handling ``wrapper``
+    bug of err_mutants (exactly one of the two)."""
 
-    def __init__(self, flag: str) -> None:
-        if flag not in FLAGS:
-            raise ValueError(f"no bug class {flag!r}; known: {sorted(FLAGS)}")
-        self.flag = flag
-        self.name = f"mutant:{flag}"
-        self.capabilities = LAYER if flag in LAYER_BUGS else CORE
+    name: str
+    description: str
+    clauses: tuple[str, ...]
+    knobs: Knobs | None = None
+    wrapper: str | None = None
 
-    def plan(self, span_scale: Any, seq_len: int, config: AHAConfig) -> Plan:
-        return self._plan(validate.span_scale(span_scale), validate.seq_len(seq_len), config)
-
-    def _plan(self, s: np.ndarray, T: int, config: AHAConfig) -> Plan:
-        bug, W = self.flag, config.window
-        if bug == "batch-averaged-span":
-            s = np.full_like(s, s.mean())
-        if bug == "temperature-inverted":
-            config = dataclasses.replace(
-                config, sharpen="long" if config.sharpen == "short" else "short"
-            )
-        p = _plan(s, T, config)
-        window = {
-            "window-round": np.round(W * s),
-            "window-float32-floor": np.floor(np.float32(W) * s.astype(np.float32)),
-        }.get(bug)
-        if window is not None:
-            window = np.maximum(config.min_window, window).astype(np.int64)
-            p = p._replace(window=window, reach=np.minimum(window, min(T, config.max_rel_dist)))
-        if bug == "min-window-after-clamp":
-            clamped = np.minimum(np.floor(W * s), min(T, config.max_rel_dist))
-            p = p._replace(reach=np.maximum(config.min_window, clamped).astype(np.int64))
-        if bug == "reach-not-clamped-by-R":
-            p = p._replace(reach=np.minimum(p.window, T))
-        if bug == "temperature-clamp-missing":
-            shift = s if config.sharpen == "short" else 1 - s
-            p = p._replace(temperature=config.temperature + config.temp_scale * shift)
-        return p
-
-    def local(
-        self,
-        q: np.ndarray,
-        k: np.ndarray,
-        v: np.ndarray,
-        s: np.ndarray,
-        rel_bias: np.ndarray,
-        config: AHAConfig,
-        mask: np.ndarray | None,
-    ) -> np.ndarray:
-        return self._attend(q, k, v, rel_bias, config, mask, self._plan(s, q.shape[2], config))
-
-    def global_(
-        self,
-        q: np.ndarray,
-        k: np.ndarray,
-        v: np.ndarray,
-        rel_bias: np.ndarray,
-        config: AHAConfig,
-        mask: np.ndarray | None,
-    ) -> np.ndarray:
-        return self._attend(q, k, v, rel_bias, config, mask, None)
-
-    def _attend(
-        self,
-        q: np.ndarray,
-        k: np.ndarray,
-        v: np.ndarray,
-        table: np.ndarray,
-        config: AHAConfig,
-        mask: np.ndarray | None,
-        p: Plan | None,
-        truncate: bool = True,
-    ) -> np.ndarray:
-        """AHA written out with the knobs the bugs turn; p is None for the global branch."""
-        bug, (B, _, T, Dh) = self.flag, q.shape
-        if bug == "span-truncates-qkv" and p is not None and truncate:
-            n = int(p.reach.max())
-            out = np.zeros_like(q)
-            full = Plan(p.window, np.full(B, n), p.temperature, p.gain)
-            out[:, :, :n] = self._attend(
-                q[:, :, :n],
-                k[:, :, :n],
-                v[:, :, :n],
-                table,
-                config,
-                None if mask is None else mask[:, :n],
-                full,
-                False,
-            )
-            return out
-        scale = (
-            Dh**-0.25
-            if bug == "quarter-root-scale" and config.scale is None
-            else config.softmax_scale(Dh)
+    def adapter(self) -> Any:
+        """The planted-bug adapter of this deviation."""
+        made: Any = (
+            DeviantAdapter(self.knobs, f"mutant:{self.name}")
+            if self.knobs is not None
+            else ErrorDeviant(str(self.wrapper), f"mutant:{self.name}")
         )
-        i, j = np.arange(T)[:, None], np.arange(T)[None, :]
-        visible = np.ones((1, 1, T, T), dtype=bool)
-        if p is not None:
-            extra = 1 if bug == "window-off-by-one" else 0
-            visible = visible & (np.abs(i - j) < p.reach[:, None, None, None] + extra)
-        if config.causal or (p is None and bug == "global-causal"):
-            visible = visible & ((j < i) if bug == "causal-off-by-one" else (j <= i))
-        if mask is not None:
-            visible = visible & (~mask if bug == "padding-mask-inverted" else mask)[:, None, None]
-        R = config.max_rel_dist
-        distance = (j - i) if bug == "bias-sign-flipped" else (i - j)
-        bias = table[:, np.clip(distance, 1 - R, R - 1) + R - 1]
-        if bug == "bias-not-added":
-            bias = np.zeros_like(bias)
-        ones = np.ones(B)
-        gain = (p.gain if p is not None else ones)[:, None, None, None]
-        tau = (p.temperature if p is not None else ones)[:, None, None, None]
-        scores = scale * (q @ k.swapaxes(-1, -2))
-        logits = {
-            "bias-not-divided-by-temperature": gain * scores / tau + bias,
-            "bias-scaled-by-gain": gain * (scores + bias) / tau,
-            "post-softmax-gain": (scores + bias) / tau,
-        }.get(bug, (gain * scores + bias) / tau)
-        weights = masked_softmax(logits, visible)
-        if bug == "post-softmax-gain":
-            weights = weights * gain
-        out = weights @ v
-        empty = np.logical_not(visible.any(axis=-1))  # [B or 1, 1, T]
-        if bug == "masked-rows-nan":
-            out = np.where(empty[..., None], np.nan, out)
-        if bug == "masked-rows-mean-v":
-            out = np.where(empty[..., None], v.mean(axis=2, keepdims=True), out)
-        return out
-
-    def layer(
-        self,
-        x: np.ndarray,
-        P: dict[str, np.ndarray],
-        config: AHAConfig,
-        mask: np.ndarray | None,
-        span_scale: np.ndarray | None,
-        heads: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        D = x.shape[-1]
-        if self.flag == "heads-interleaved":
-            # Interleaved split and merge equal the contiguous ones on permuted features.
-            perm = np.arange(D).reshape(D // heads, heads).T.ravel()
-            for branch in ("local", "global"):
-                for proj in "qkv":
-                    P[f"{branch}.{proj}.weight"] = P[f"{branch}.{proj}.weight"][perm]
-                    P[f"{branch}.{proj}.bias"] = P[f"{branch}.{proj}.bias"][perm]
-                P[f"{branch}.out.weight"] = P[f"{branch}.out.weight"][:, perm]
-        if self.flag == "layernorm-unbiased-variance":
-            # var·D/(D−1) + eps = (var + eps') · D/(D−1) with eps' = eps·(D−1)/D.
-            for ln in ("ln_local", "ln_global"):
-                P[f"{ln}.weight"] = P[f"{ln}.weight"] * np.sqrt((D - 1) / D)
-            config = dataclasses.replace(config, ln_eps=config.ln_eps * (D - 1) / D)
-        if self.flag == "layernorm-wrong-eps":
-            config = dataclasses.replace(config, ln_eps=1e-5)
-        if self.flag == "span-pools-padding" and span_scale is None:
-            span_scale = self._span_over_padding(x, P, config, mask, heads)
-        return ref.hybrid_layer(x, P, config, mask, span_scale)
-
-    @staticmethod
-    def _span_over_padding(
-        x: np.ndarray,
-        P: dict[str, np.ndarray],
-        config: AHAConfig,
-        mask: np.ndarray | None,
-        heads: int,
-    ) -> np.ndarray:
-        prec = precision(np.float64)
-        x_g = layer_norm(x, P, "ln_global", config.ln_eps)
-        G = _branch(
-            x_g,
-            P,
-            "global",
-            heads,
-            prec,
-            lambda q, k, v, t: _global(q, k, v, t, config, mask, prec)[0],
-        )
-        return span_predictor(G, P, None, prec)  # mask None: every position pooled
+        made.capabilities = CAPABILITIES
+        return made
 
 
-class _Swallower(ReferenceAdapter):
-    """accepts-bad-input: errors are swallowed and zeros returned."""
-
-    name = "mutant:accepts-bad-input"
-    capabilities = CORE | LAYER
-
-    def local_attention(self, *args: Any, **kwargs: Any) -> np.ndarray:
-        try:
-            return super().local_attention(*args, **kwargs)
-        except ref.AHAError:
-            return np.zeros(1)
-
-    def global_attention(self, *args: Any, **kwargs: Any) -> np.ndarray:
-        try:
-            return super().global_attention(*args, **kwargs)
-        except ref.AHAError:
-            return np.zeros(1)
+def _d(name: str, description: str, clauses: str, **knobs: Any) -> Deviation:
+    return Deviation(name, description, tuple(clauses.split()), knobs=Knobs(**knobs))
 
 
-def mutant(flag: str) -> ReferenceAdapter:
-    return _Swallower() if flag == "accepts-bad-input" else Mutant(flag)
+LOCAL, GLOBAL = frozenset({"local"}), frozenset({"global"})
+
+# The 25 bug classes the corpus flags (conformance/cases.py FLAGS), under their flag.
+FLAGGED = (
+    # The original research code (brief §9)
+    _d(
+        "batch-averaged-span",
+        "the span scale is averaged over the batch",
+        "PLAN-1 LOCAL-6",
+        span="batch-mean",
+    ),
+    _d(
+        "span-truncates-qkv",
+        "the span truncates q/k/v to their first positions",
+        "LOCAL-1",
+        truncate=True,
+    ),
+    _d(
+        "bias-not-added",
+        "the relative bias is never added to the scores",
+        "LOCAL-2 GLOBAL-2",
+        bias_in=frozenset(),
+    ),
+    _d(
+        "post-softmax-gain",
+        "the gain multiplies the weights after softmax",
+        "LOCAL-3",
+        gain_after_softmax=True,
+    ),
+    _d(
+        "global-causal",
+        "the global branch is causal although config.causal is False",
+        "GLOBAL-1",
+        always_causal=GLOBAL,
+    ),
+    _d(
+        "quarter-root-scale",
+        "the scale Dh^-1/4 is applied once instead of Dh^-1/2",
+        "CFG-4",
+        scale="quarter-root",
+    ),
+    _d(
+        "temperature-inverted",
+        "the temperature law runs the wrong way",
+        "PLAN-4",
+        sharpen_inverted=True,
+    ),
+    # Seen across attention libraries
+    _d(
+        "window-off-by-one",
+        "keys with |i - j| = reach are visible (<= instead of <)",
+        "LOCAL-1",
+        window_extra=1,
+    ),
+    _d(
+        "window-round",
+        "the window is W*s rounded instead of floored",
+        "PLAN-2",
+        window_rule="round",
+    ),
+    _d(
+        "window-float32-floor",
+        "W*s is computed in float32 before the floor",
+        "PLAN-2",
+        window_rule="float32-floor",
+    ),
+    _d(
+        "min-window-after-clamp",
+        "min_window is applied after the T and R clamps",
+        "PLAN-3",
+        min_window_after_clamp=True,
+    ),
+    _d(
+        "reach-not-clamped-by-R",
+        "the reach is not clamped by max_rel_dist",
+        "PLAN-3",
+        reach_clamp_R=False,
+    ),
+    _d("bias-sign-flipped", "the bias index uses j - i instead of i - j", "LOCAL-2", bias_sign=-1),
+    _d(
+        "bias-not-divided-by-temperature",
+        "the temperature divides the scores, not the bias",
+        "LOCAL-3",
+        bias_over_temperature=False,
+    ),
+    _d(
+        "bias-scaled-by-gain",
+        "the gain multiplies the bias as well as the scores",
+        "LOCAL-3",
+        bias_times_gain=True,
+    ),
+    _d(
+        "masked-rows-nan",
+        "a row with no visible key gives NaN",
+        "LOCAL-5 GLOBAL-4",
+        empty_rows="nan",
+    ),
+    _d(
+        "masked-rows-mean-v",
+        "a row with no visible key gives the mean of V",
+        "LOCAL-5 GLOBAL-4",
+        empty_rows="mean-v",
+    ),
+    _d(
+        "causal-off-by-one",
+        "a causal query does not see itself (j < i)",
+        "CAUSAL-1",
+        causal_offset=-1,
+    ),
+    _d(
+        "temperature-clamp-missing",
+        "the min_temperature clamp is not applied",
+        "PLAN-4",
+        temperature_clamp=False,
+    ),
+    _d(
+        "heads-interleaved",
+        "heads take interleaved features, not contiguous blocks",
+        "LAYER-1",
+        heads_interleaved=True,
+    ),
+    _d(
+        "layernorm-unbiased-variance",
+        "LayerNorm divides the variance by D - 1",
+        "LAYER-2",
+        ln_unbiased=True,
+    ),
+    _d(
+        "layernorm-wrong-eps", "LayerNorm ignores config.ln_eps (uses 1e-5)", "LAYER-2", ln_eps=1e-5
+    ),
+    _d(
+        "span-pools-padding",
+        "the span predictor averages over padding positions too",
+        "LAYER-4",
+        span_pools_padding=True,
+    ),
+    _d(
+        "padding-mask-inverted",
+        "key_padding_mask is read with True meaning padding",
+        "MASK-1",
+        mask_inverted=BRANCHES,
+    ),
+)
+
+# Further bugs of every clause family (issue 15).
+MORE = (
+    # PLAN
+    _d("window-ceil", "the window is W*s rounded up", "PLAN-2", window_rule="ceil"),
+    _d("window-plus-one", "the requested window is one longer", "PLAN-2", window_delta=1),
+    _d("reach-minus-one", "the reach is one shorter", "PLAN-3 LOCAL-1", reach_delta=-1),
+    _d(
+        "reach-not-clamped-by-T",
+        "the reach is not clamped by the length T",
+        "PLAN-3",
+        reach_clamp_T=False,
+    ),
+    _d(
+        "gain-from-reach",
+        "the gain is W / reach instead of W / window",
+        "PLAN-5",
+        gain_from_reach=True,
+    ),
+    _d("gain-log2", "the log gain uses log2 instead of ln", "PLAN-5", gain_log2=True),
+    _d(
+        "plan-integers-as-float",
+        "window and reach are returned as floats",
+        "PLAN-6",
+        plan_float_integers=True,
+    ),
+    # MASK and CAUSAL
+    _d(
+        "mask-inverted-in-global",
+        "the global branch reads True as padding",
+        "MASK-1",
+        mask_inverted=GLOBAL,
+    ),
+    _d("mask-ignored", "key_padding_mask is ignored", "MASK-1", mask_in=frozenset()),
+    _d(
+        "mask-ignored-in-local",
+        "the local branch ignores key_padding_mask",
+        "MASK-1",
+        mask_in=GLOBAL,
+    ),
+    _d(
+        "padded-queries-zeroed",
+        "outputs at padded query positions are zeroed",
+        "MASK-2",
+        padded_queries_zeroed=True,
+    ),
+    _d(
+        "causal-sees-next",
+        "a causal query sees the next key too (j <= i + 1)",
+        "CAUSAL-1",
+        causal_offset=1,
+    ),
+    _d(
+        "causal-ignored-in-local",
+        "the local branch ignores config.causal",
+        "CAUSAL-1",
+        causal_in=GLOBAL,
+    ),
+    _d(
+        "causal-ignored-in-global",
+        "the global branch ignores config.causal",
+        "CAUSAL-1 GLOBAL-1",
+        causal_in=LOCAL,
+    ),
+    # LOCAL
+    _d("gain-applied-twice", "the gain multiplies the scores twice", "LOCAL-2", gain_times=2),
+    _d("gain-not-applied", "the gain is never applied", "LOCAL-2", gain_times=0),
+    _d(
+        "temperature-applied-twice",
+        "the logits are divided by the temperature twice",
+        "LOCAL-3",
+        temperature_times=2,
+    ),
+    _d(
+        "temperature-not-applied",
+        "the temperature is never applied",
+        "LOCAL-3",
+        temperature_times=0,
+    ),
+    _d(
+        "bias-shifted-by-one",
+        "distance d reads the table entry of d + 1",
+        "LOCAL-2 GLOBAL-2",
+        bias_shift=1,
+    ),
+    _d("local-bias-not-added", "the local branch adds no bias", "LOCAL-2", bias_in=GLOBAL),
+    _d(
+        "window-edge-hidden",
+        "keys at |i - j| = reach - 1 are hidden too",
+        "LOCAL-1",
+        window_extra=-1,
+    ),
+    _d(
+        "softmax-without-max-subtraction",
+        "exp of raw logits: large logits overflow",
+        "LOCAL-4",
+        max_subtraction=False,
+    ),
+    _d(
+        "masked-rows-uniform",
+        "a row with no visible key averages every key",
+        "LOCAL-5 GLOBAL-4",
+        empty_rows="uniform",
+    ),
+    # GLOBAL
+    _d(
+        "global-bias-wraps",
+        "far distances wrap around the bias table, not clamped",
+        "GLOBAL-2",
+        bias_clamped=False,
+    ),
+    _d("global-bias-not-added", "the global branch adds no bias", "GLOBAL-2", bias_in=LOCAL),
+    # CFG
+    _d(
+        "scale-from-model-dim",
+        "the scale is 1/sqrt(D) instead of 1/sqrt(Dh)",
+        "CFG-4",
+        scale="model-dim",
+    ),
+    _d(
+        "scale-ignored",
+        "config.scale is ignored: always 1/sqrt(Dh)",
+        "CFG-4",
+        scale="ignore-config",
+    ),
+    _d("scale-missing", "the dot products are not scaled", "CFG-4", scale="one"),
+    # PREC
+    _d(
+        "output-not-cast",
+        "outputs are returned in binary64 whatever the input dtype",
+        "PREC-4",
+        cast_output=False,
+    ),
+    _d("float32-evaluation", "every operation is computed in float32", "PREC-1", compute="float32"),
+    _d(
+        "float16-accumulation",
+        "dot products and sums accumulate in float16",
+        "PREC-1 PREC-2",
+        compute="float16",
+    ),
+    # LAYER
+    _d(
+        "layernorm-weight-bias-swapped",
+        "LayerNorm weight and bias are swapped",
+        "LAYER-2",
+        ln_swapped=True,
+    ),
+    _d("layernorm-shared", "both branches are normalised by ln_global", "LAYER-2", ln_shared=True),
+    _d(
+        "span-without-sigmoid",
+        "the span predictor omits the sigmoid (s clipped to [0, 1])",
+        "LAYER-4",
+        span_sigmoid=False,
+    ),
+    _d(
+        "span-given-ignored",
+        "a given span_scale is ignored: s is always predicted",
+        "LAYER-4",
+        span_given_ignored=True,
+    ),
+    _d(
+        "proj-concat-global-first",
+        "the output projection reads concat(G, L)",
+        "LAYER-6",
+        concat_global_first=True,
+    ),
+    _d(
+        "residual-added",
+        "x is added to y (a residual the spec does not have)",
+        "LAYER-6",
+        residual=True,
+    ),
+)
+
+ERRORS = tuple(
+    Deviation(name, description, clauses, wrapper=name)
+    for name, (description, clauses) in ERROR_BUGS.items()
+)
+
+DEVIATIONS: dict[str, Deviation] = {d.name: d for d in (*FLAGGED, *MORE, *ERRORS)}
+
+
+def mutant(name: str) -> Any:
+    """The planted-bug adapter named ``name`` (a corpus flag or a zoo deviation)."""
+    if name not in DEVIATIONS:
+        raise ValueError(f"no planted bug {name!r}; known: {sorted(DEVIATIONS)}")
+    return DEVIATIONS[name].adapter()
 
 
 def __getattr__(name: str) -> Any:
-    """``mutants.window_off_by_one`` is a factory of the mutant of flag window-off-by-one."""
-    flag = name.replace("_", "-")
-    if flag in FLAGS:
-        return lambda: mutant(flag)
+    """``mutants.window_off_by_one`` is a factory of the mutant window-off-by-one."""
+    bug = name.replace("_", "-")
+    if bug in DEVIATIONS:
+        return lambda: mutant(bug)
+    # Names keep their case: reach-not-clamped-by-R is reach_not_clamped_by_R.
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

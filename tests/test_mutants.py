@@ -7,6 +7,7 @@ import pytest
 from aha.adapters.reference import ReferenceAdapter
 from aha.conformance import corpus, mutants
 from aha.conformance.cases import FLAGS
+from aha.conformance.deviant import DeviantAdapter, Knobs
 from aha.conformance.runner import FAIL, PASS, Settings, plan_checks, run_check
 
 
@@ -34,3 +35,23 @@ def test_mutants_are_selectable_by_module_attribute() -> None:
     assert made.name == "mutant:window-off-by-one"
     with pytest.raises(AttributeError):
         mutants.no_such_bug  # noqa: B018
+
+
+@pytest.mark.parametrize("name", sorted(mutants.DEVIATIONS))
+def test_every_planted_bug_is_rejected_by_the_golden_vectors(name: str) -> None:
+    results = golden_results(mutants.mutant(name), ("float64", "float32"))
+    assert any(r.status == FAIL for r in results), f"no vector rejects {name!r}"
+
+
+def test_the_deviant_with_default_knobs_is_the_reference() -> None:
+    """Every deviation is its knobs alone: untouched, the deviant passes every vector."""
+    results = golden_results(DeviantAdapter(Knobs()), ("float64", "float32", "float16", "bfloat16"))
+    assert {r.status for r in results} <= {PASS, "n/a"}
+    assert sum(r.status == PASS for r in results) > 200
+
+
+def test_the_zoo_plants_bugs_of_every_clause_family() -> None:
+    families = {c.rsplit("-", 1)[0] for d in mutants.DEVIATIONS.values() for c in d.clauses}
+    assert {"PLAN", "MASK", "CAUSAL", "LOCAL", "GLOBAL", "LAYER", "CFG", "PREC", "ERR"} <= families
+    assert len(mutants.DEVIATIONS) >= 60
+    assert set(FLAGS) <= set(mutants.DEVIATIONS)
