@@ -19,7 +19,7 @@ import numpy as np
 from aha.reference import SPEC_VERSION, AHAConfig
 from aha.reference.validate import FLOAT_DTYPES
 
-from . import pin, safetensors_io, schema
+from . import counter, pin, safetensors_io, schema
 from .operations import OPERATIONS
 
 SCHEMA_VERSION = 1
@@ -62,6 +62,12 @@ class Case:
     argument: str | None = None  # what the error message must name
     dtypes: tuple[str, ...] = FLOAT_DTYPES
     baseline_error: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Kernel tier (H2b, conformance/kernel.py): the tier that runs the case, the recipe its
+    # inputs are generated from (they are then not stored) and the query rows ``expected``
+    # holds (spec/vectors.md, "Generated inputs", "Sampled rows").
+    tier: str = "default"
+    generated: dict[str, Any] | None = None
+    rows: tuple[int, ...] | None = None
 
     @property
     def result(self) -> str:
@@ -90,7 +96,7 @@ def sha256(raw: bytes) -> str:
 
 def _flat(case: Case) -> dict[str, np.ndarray]:
     tensors = {}
-    for name, value in case.inputs.items():
+    for name, value in () if case.generated else case.inputs.items():
         if name == "params":
             tensors.update({f"input.params.{k}": np.asarray(v) for k, v in value.items()})
         else:
@@ -146,6 +152,8 @@ def write(directory: Path, cases: list[Case], flags: dict[str, str]) -> None:
             },
         }
         entry["dtypes"] = list(case.dtypes)
+        if case.generated is not None:  # kernel tier (H2b)
+            entry.update(tier=case.tier, generated=case.generated, rows=list(case.rows or ()))
         if case.error:
             entry.update(
                 error=case.error, error_base=BUILTIN_ERRORS[case.error], argument=case.argument
@@ -268,9 +276,11 @@ def _load_case(directory: Path, entry: dict[str, Any], index: int) -> Case:
     if sha256(raw) != entry["sha256"]:
         raise CorpusError(f"{path}: SHA-256 mismatch: the file was changed {at}/sha256")
     try:
-        tensors, _ = safetensors_io.loads(raw, str(path))
+        tensors, metadata = safetensors_io.loads(raw, str(path))
     except safetensors_io.FormatError as exc:
         raise CorpusError(f"{exc} {at}") from None
+    if metadata.get("id") != entry["id"]:  # a valid file of another case, re-signed
+        raise CorpusError(f"{path}: its metadata names case {metadata.get('id')!r} {at}/file")
     for name, meta in entry["tensors"].items():
         arr = tensors.get(name)
         if (
@@ -286,6 +296,8 @@ def _load_case(directory: Path, entry: dict[str, Any], index: int) -> Case:
     if extra:
         raise CorpusError(f"{path}: holds tensor {extra[0]!r} the manifest does not list {at}")
     inputs, expected = _nest(tensors)
+    if "generated" in entry:  # kernel tier (H2b): inputs from the recipe, built when used
+        inputs = counter.inputs(entry["generated"], entry["seed"])  # type: ignore[assignment]
     return Case(
         id=entry["id"],
         kind=entry["kind"],
@@ -299,4 +311,7 @@ def _load_case(directory: Path, entry: dict[str, Any], index: int) -> Case:
         argument=entry.get("argument"),
         dtypes=tuple(entry["dtypes"]),
         baseline_error=entry.get("baseline_error", {}),
+        tier=entry.get("tier", "default"),
+        generated=entry.get("generated"),
+        rows=tuple(entry["rows"]) if "rows" in entry else None,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,12 +14,18 @@ from aha.reference import AHAConfig
 from aha.reference.errors import ERROR_TYPES
 from aha.reference.validate import FLOAT_DTYPES
 
-from . import corpus, oracle
+from . import corpus, kernel, oracle, pin
 from .cases import FLAGS, catalog
-from .corpus import Case, CorpusError
+from .corpus import Case, Corpus, CorpusError
+from .errors_contract import names_argument
 
 MARGIN = 0.2  # PREC-5: distance of W·s from every integer in layer vectors
 REDERIVE_RTOL = 1e-12  # float64 re-derivation may differ by summation order (BLAS), no more
+# A baseline error e_d is re-derived to within BASELINE_ULPS units in the last place of d at
+# the output's scale: another machine's BLAS may round one baseline element differently, and
+# a forged e_d larger than that would loosen the PREC-3 bound.
+BASELINE_ULPS = 2.0
+UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
 
 
 def build(case: Case) -> Case:
@@ -26,6 +33,8 @@ def build(case: Case) -> Case:
     if case.error:
         check_invalid(case)
         return dataclasses.replace(case, dtypes=_invalid_in(case))
+    if case.generated is not None:  # kernel tier: expected on sampled rows (H2b)
+        return kernel.build(case)
     config = case.aha_config()
     if case.kind == "layer" and "span_scale" not in case.inputs:
         case = _with_span_margin(case, config)
@@ -86,21 +95,27 @@ def raise_reference(case: Case) -> None:
 
 
 def check_invalid(case: Case, call: Callable[[Case], object] = raise_reference) -> None:
-    """``call`` must raise the case's error type, naming its argument (ERR-1, ERR-2)."""
+    """``call`` must raise the case's error type, naming its argument as a word (ERR-1, ERR-2)."""
     expected = ERROR_TYPES[str(case.error)]
     try:
         call(case)
     except expected as exc:
-        if str(case.argument) not in str(exc):
+        if not names_argument(str(exc), str(case.argument)):
             raise AssertionError(
                 f"{case.id}: the message {str(exc)!r} does not name {case.argument!r}"
             ) from None
         return
+    except Exception as exc:
+        raise AssertionError(
+            f"{case.id}: expected {case.error} naming {case.argument!r}, got "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
     raise AssertionError(f"{case.id}: no {case.error} raised")
 
 
 def generate(directory: Path, progress: Callable[[str], None] = lambda _: None) -> int:
-    """Write the corpus to ``directory``; returns the number of cases."""
+    """Write the corpus to ``directory``; returns the number of cases. Regenerating the
+    shipped corpus also rewrites its pinned digest (conformance/pin.py)."""
     cases = []
     for case in catalog():
         progress(case.id)
@@ -109,7 +124,34 @@ def generate(directory: Path, progress: Callable[[str], None] = lambda _: None) 
     if unused:
         raise AssertionError(f"flags no case uses: {sorted(unused)}")
     corpus.write(directory, cases, FLAGS)
+    if directory.resolve() == corpus.default_dir().resolve():
+        write_pin(corpus.read_manifest(directory)["digest"])
     return len(cases)
+
+
+def write_pin(digest: str) -> None:
+    path = Path(pin.__file__)
+    text = path.read_text()
+    old = f'CORPUS_DIGEST = "{pin.CORPUS_DIGEST}"'
+    assert old in text, f"{path} has no line {old}"
+    path.write_text(text.replace(old, f'CORPUS_DIGEST = "{digest}"'))
+    pin.CORPUS_DIGEST = digest
+
+
+def load_trusted(directory: Path | None = None) -> Corpus:
+    """The corpus, ready for a run: the pinned one as it is, any other verified first
+    (re-derived from the reference); a CorpusError lists what is wrong."""
+    loaded = corpus.load(directory)
+    if loaded.pinned:
+        return loaded
+    problems = verify(loaded.directory, catalog_check=False)
+    if problems:
+        shown = "\n".join(problems[:20])
+        more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise CorpusError(
+            f"{loaded.directory}: not the pinned corpus, and it does not verify:\n{shown}{more}"
+        )
+    return loaded
 
 
 def verify(
@@ -118,13 +160,15 @@ def verify(
     catalog_check: bool | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> list[str]:
-    """Problems found in a corpus (empty when it is sound): checksums and schema first, then
-    every expected output and error re-derived from the reference."""
+    """Problems found in a corpus (empty when it is sound): schema and checksums first, then
+    everything derivable re-derived from the reference: expected outputs, baseline errors,
+    dtypes, error types and arguments, seeds and file names (spec/vectors.md, "Trust")."""
     directory = directory or corpus.default_dir()
     try:
         loaded = corpus.load(directory)
+        entries = corpus.read_manifest(directory)["cases"]
     except CorpusError as exc:
-        return [str(exc)]
+        return str(exc).splitlines()
     problems = []
     if catalog_check if catalog_check is not None else directory == corpus.default_dir():
         stale = {c.id for c in catalog()} ^ {c.id for c in loaded.cases}
@@ -133,22 +177,110 @@ def verify(
                 f"{directory}: the corpus and the catalog differ in "
                 f"{sorted(stale)[:5]}: run `aha vectors generate`"
             )
-    for case in loaded.cases:
+    for index, (case, entry) in enumerate(zip(loaded.cases, entries, strict=True)):
         progress(case.id)
-        try:
-            _rederive(case)
-        except AssertionError as exc:
-            problems.append(f"{directory / case.file}: {exc}")
+        where = f"{directory / corpus.MANIFEST}: /cases/{index}"
+        for field_name, message in _rederive(case, entry):
+            problems.append(f"{where}/{field_name}: {case.id}: {message}")
     return problems
 
 
-def _rederive(case: Case) -> None:
-    if case.error:
+def _rederive(case: Case, entry: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, problem) for each stored value the reference does not give again."""
+    found = []
+    if entry["seed"] != case.seed:
+        found.append(("seed", f"{entry['seed']} is not the seed of the id, {case.seed}"))
+    if entry["file"] != case.file:
+        found.append(("file", f"{entry['file']!r} is not the file of the id, {case.file!r}"))
+    if case.error and entry.get("error_base") != _builtin_base(case.error):
+        found.append(("error_base", f"must be {_builtin_base(case.error)}, for {case.error}"))
+    try:
+        if case.error:
+            found += _rederive_invalid(case)
+        elif case.generated is not None:  # kernel tier (H2b)
+            found += kernel.rederive(case, REDERIVE_RTOL, BASELINE_ULPS)
+        else:
+            found += _rederive_valid(case)
+    except Exception as exc:  # whatever a forged case makes the reference do is a finding
+        found.append(("", f"re-deriving it failed: {type(exc).__name__}: {exc}"))
+    return found
+
+
+def _rederive_invalid(case: Case) -> list[tuple[str, str]]:
+    found = []
+    if case.expected or case.baseline_error:
+        found.append(("tensors", "an invalid case holds no expected outputs or baseline errors"))
+    try:
         check_invalid(case)
-        return
-    fresh = oracle.evaluate(case.kind, case.aha_config(), case.inputs)
-    for name, want in case.expected.items():
-        got = fresh[name]
+    except AssertionError as exc:
+        found.append(("error", str(exc)))
+        return found
+    derived = _invalid_in(case)
+    if case.dtypes != derived:
+        found.append(("dtypes", f"{list(case.dtypes)}, but the defect survives in {list(derived)}"))
+    return found
+
+
+def _builtin_base(error: str) -> str:
+    """ValueError or TypeError: the builtin an error type derives from (ERR-1)."""
+    bases = [b.__name__ for b in ERROR_TYPES[error].__mro__ if b in (ValueError, TypeError)]
+    return bases[0]
+
+
+def _rederive_valid(case: Case) -> list[tuple[str, str]]:
+    found = []
+    config = case.aha_config()
+    for name, arr in _arrays(case.inputs):
+        if arr.dtype.kind == "f" and arr.dtype != np.float64:
+            found.append((f"tensors/input.{name}", f"is {arr.dtype.name}; float inputs are F64"))
+    for dtype in case.dtypes:
+        if not oracle.exactly_representable(case.inputs, dtype):
+            found.append(("dtypes", f"the inputs are not exact in {dtype} (PREC-1)"))
+    fresh = oracle.evaluate(case.kind, config, case.inputs)
+    if set(fresh) != set(case.expected):
+        found.append(("tensors", f"expected outputs {sorted(case.expected)}, not {sorted(fresh)}"))
+    for name in sorted(set(fresh) & set(case.expected)):
+        got, want = fresh[name], case.expected[name]
         scale = max(1.0, float(np.max(np.abs(want), initial=0)))
-        if got.shape != want.shape or np.max(np.abs(got - want), initial=0) > REDERIVE_RTOL * scale:
-            raise AssertionError(f"{case.id}: expected {name!r} no longer matches the reference")
+        if (
+            got.shape != want.shape
+            or got.dtype != want.dtype
+            or np.max(np.abs(got - want), initial=0) > REDERIVE_RTOL * scale
+        ):
+            found.append((f"tensors/expected.{name}", "no longer matches the reference"))
+    found += _rederive_baseline(case, config, fresh)
+    return found
+
+
+def _rederive_baseline(
+    case: Case, config: AHAConfig, fresh: dict[str, np.ndarray]
+) -> list[tuple[str, str]]:
+    if case.kind == "plan":
+        return [("baseline_error", "the plan has no baseline")] if case.baseline_error else []
+    if set(case.baseline_error) != set(case.dtypes):
+        return [("baseline_error", f"must have one entry per dtype of {list(case.dtypes)}")]
+    found = []
+    for dtype in case.dtypes:
+        stored = case.baseline_error[dtype]
+        derived = oracle.baseline_errors(case.kind, config, case.inputs, fresh, dtype)
+        if set(stored) != set(derived):
+            found.append((f"baseline_error/{dtype}", f"must name the outputs {sorted(derived)}"))
+            continue
+        for name, e in derived.items():
+            scale = max(1.0, float(np.max(np.abs(fresh[name]), initial=0)))
+            slack = BASELINE_ULPS * UNIT_ROUNDOFF[dtype] * scale
+            if abs(stored[name] - e) > slack:
+                found.append(
+                    (f"baseline_error/{dtype}/{name}", f"{stored[name]:.6g}, re-derived {e:.6g}")
+                )
+    return found
+
+
+def _arrays(inputs: dict[str, Any]) -> list[tuple[str, np.ndarray]]:
+    out = []
+    for name, value in inputs.items():
+        if name == "params":
+            out += [(f"params.{k}", np.asarray(v)) for k, v in value.items()]
+        else:
+            out.append((name, np.asarray(value)))
+    return out

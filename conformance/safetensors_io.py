@@ -70,6 +70,11 @@ def loads(raw: bytes, name: str = "<bytes>") -> tuple[dict[str, np.ndarray], dic
     if not isinstance(header, dict):
         raise FormatError(f"{name}: header is not a JSON object")
     metadata = header.pop("__metadata__", {}) or {}
+    if not (
+        isinstance(metadata, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
+    ):
+        raise FormatError(f"{name}: __metadata__ must map strings to strings")
     data = memoryview(raw)[8 + size :]
     tensors, spans = {}, []
     for key, entry in header.items():

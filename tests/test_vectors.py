@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_spec_links import ROOT, spec_clauses
 
-from aha.conformance import corpus, safetensors_io
+from aha.conformance import corpus, pin, safetensors_io
 from aha.conformance.cases import FLAGS
 from aha.conformance.generate import generate, verify
 from aha.conformance.properties import PROPERTIES
@@ -45,6 +45,13 @@ def test_generation_is_byte_identical_and_matches_the_committed_corpus(
         f"committed vectors differ from the generator: {stale[:5]}; run `aha vectors generate`"
     )
     assert names == sorted(p.name for p in COMMITTED.iterdir() if p.suffix != ".md")
+
+
+def test_the_package_pins_the_digest_of_the_corpus_it_ships(regenerated: Path) -> None:
+    assert corpus.read_manifest(regenerated)["digest"] == pin.CORPUS_DIGEST, (
+        "conformance/pin.py is stale: run `aha vectors generate` and commit it"
+    )
+    assert corpus.load().pinned
 
 
 def _copy(tmp_path: Path) -> Path:
