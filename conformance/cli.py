@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
-from . import corpus, report
+from . import corpus, plot_cli, report
 from .generate import generate, verify
 from .protocol import DTYPES, AdapterLoadError, load_adapter
 from .runner import FAIL, Result, Settings, run
@@ -159,6 +159,7 @@ def parser() -> argparse.ArgumentParser:
     r = vc.add_parser("verify", help="check checksums and re-derive every expected result")
     r.add_argument("directory", nargs="?", type=Path)
     r.set_defaults(func=vectors_verify)
+    plot_cli.register(commands)  # `aha plot` (issue 16)
     return top
 
 
