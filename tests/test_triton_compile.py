@@ -20,19 +20,21 @@ import json, os, subprocess, sys, tempfile
 import torch, triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from aha.adapters.triton.attention import tiles
+from aha.adapters.triton.attention import head_tile, tiles
 from aha.adapters.triton.kernel import band_attention_fwd
 
 dtype, head_dim, causal, padding = json.loads(sys.argv[1])
-t = tiles(head_dim, getattr(torch, dtype), interpreted=False)
+t = tiles(head_tile(head_dim), getattr(torch, dtype), interpreted=False)
 ty = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}[dtype]
-signature = dict(Q="*" + ty, K="*" + ty, V="*" + ty, OUT="*" + ty, BIAS="*fp32", KEEP="*u8",
-                 REACH="*i32", KV_LEN="*i32", QK_COEF="*fp32", T="i32", R="i32",
-                 HEAD_DIM="constexpr", BLOCK_M="constexpr", BLOCK_N="constexpr",
-                 CAUSAL="constexpr", HAS_PADDING="constexpr", CLAMP_BIAS="constexpr")
-constants = dict(HEAD_DIM=head_dim, BLOCK_M=t.block_m, BLOCK_N=t.block_n, CAUSAL=causal,
-                 HAS_PADDING=padding, CLAMP_BIAS=padding)
-aligned = {(i,): [["tt.divisibility", 16]] for i in range(9)}  # pointers, as launched
+signature = dict(Q="*" + ty, K="*" + ty, V="*" + ty, OUT="*" + ty, ROW_MAX="*fp32",
+                 ROW_SUM="*fp32", BIAS="*fp32", KEEP="*u8", REACH="*i32", KV_LEN="*i32",
+                 QK_COEF="*fp32", T="i32", R="i32", HEAD_DIM="constexpr", BLOCK_D="constexpr",
+                 BLOCK_M="constexpr", BLOCK_N="constexpr", CAUSAL="constexpr",
+                 HAS_PADDING="constexpr", CLAMP_BIAS="constexpr", SAVE_STATS="constexpr")
+constants = dict(HEAD_DIM=head_dim, BLOCK_D=head_tile(head_dim), BLOCK_M=t.block_m,
+                 BLOCK_N=t.block_n, CAUSAL=causal, HAS_PADDING=padding, CLAMP_BIAS=padding,
+                 SAVE_STATS=padding)
+aligned = {(i,): [["tt.divisibility", 16]] for i in range(11)}  # pointers, as launched
 kernel = triton.compile(ASTSource(band_attention_fwd, signature, constants, aligned),
                         target=GPUTarget("cuda", 90, 32),
                         options=dict(num_warps=t.num_warps, num_stages=t.num_stages))
@@ -53,6 +55,7 @@ print(json.dumps({"shared": kernel.metadata.shared, "wgmma": "wgmma" in kernel.a
     [
         ("bfloat16", 128, False, False),  # the benchmark's launch
         ("float16", 16, True, True),  # the tests' and the conformance suite's launches
+        ("bfloat16", 111, False, True),  # a head dim off a power of two: masked columns
     ],
 )
 def test_gpu_launch_compiles_for_hopper(
@@ -71,4 +74,7 @@ def test_gpu_launch_compiles_for_hopper(
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["shared"] <= HOPPER_SMEM, found
     assert found["wgmma"], found  # the tensor-core path of Hopper, not mma.sync or FMA
-    assert found["stack"] == 0, found  # no register spills
+    if head_dim & (head_dim - 1) == 0:
+        assert found["stack"] == 0, found  # no register spills
+    else:  # the column masks of a padded head dim cost a small stack frame (16 B measured)
+        assert found["stack"] <= 64, found

@@ -176,11 +176,21 @@ def test_global_reuses_the_kernel_with_the_clamped_bias(
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("head_dim", [1, 12, 40])
+@pytest.mark.parametrize("head_dim", [1, 12, 40, 59, 80, 96, 111, 160, 192, 256])
 def test_head_dims_padded_to_a_tile(dtype: str, head_dim: int) -> None:
-    config = AHAConfig(window=12, max_rel_dist=12)
+    """Head dims off a power of two run in the next power-of-two tile, the extra columns
+    masked on load and store (LOCAL-3); 256 fills its tile exactly."""
+    config = AHAConfig(window=12, max_rel_dist=12, causal=head_dim % 2 == 1)
     case = inputs(2, 1, 17, head_dim, 12) | {"span_scale": np.array([0.5, 1.0])}
+    case["q"] = case["q"] / np.sqrt(head_dim / 8)  # logits of the same spread at every Dh
     check("local", dtype, config, case)
+
+
+def test_head_dims_past_the_largest_tile_are_declined() -> None:
+    config = AHAConfig(window=12, max_rel_dist=12)
+    case = cast(inputs(1, 1, 3, 257, 12), "float32")
+    with pytest.raises(NotImplementedError, match="head dim 257"):
+        ADAPTER.local_attention(*(case[n] for n in ("q", "k", "v")), 1.0, case["rel_bias"], config)
 
 
 @settings(max_examples=20, deadline=None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import triton
@@ -23,6 +23,13 @@ class TritonAdapter(CheckedAdapter):
 
     name = "triton"
     version = f"triton {triton.__version__}"
+    # Head dims 1 .. 256 run in a power-of-two tile with the extra columns masked; wider
+    # ones have no tiles that fit a GPU's shared memory (attention.MAX_HEAD_DIM).
+    envelope: ClassVar[dict[str, Any]] = {
+        "max_seq_len": None,
+        "head_dims": list(range(1, attention.MAX_HEAD_DIM + 1)),
+        "max_reach": None,
+    }
 
     def __init__(self) -> None:
         self.device = attention.kernel_device()

@@ -144,27 +144,51 @@ def band_plan(
     return BandPlan(reach_t, kv_len, qk_coef, bias.contiguous(), keep, causal, clamp)
 
 
+class Forward(NamedTuple):
+    """The kernel's outputs: out [B, H, T, Dh]; per row, when asked for, the softmax maximum
+    and sum, float32 [B, H, T] (the backward recomputes the weights from them)."""
+
+    out: torch.Tensor
+    row_max: torch.Tensor | None
+    row_sum: torch.Tensor | None
+
+
+def head_tile(head_dim: int) -> int:
+    """BLOCK_D: the head-dim tile, the next power of two ≥ 16; the kernel masks the rest."""
+    width = max(int(MIN_TILE), triton.next_power_of_2(head_dim))
+    if width > MAX_HEAD_DIM:
+        raise NotImplementedError(f"head dim {head_dim} > {MAX_HEAD_DIM} has no tiles here")
+    return width
+
+
 def band_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, band: BandPlan
 ) -> torch.Tensor:
     """One launch of the kernel on checked q, k, v [B, H, T, Dh]; out in q's dtype."""
+    return band_forward(q, k, v, band, save_stats=False).out
+
+
+def band_forward(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, band: BandPlan, save_stats: bool
+) -> Forward:
+    """One launch of the forward kernel; with ``save_stats`` the row statistics too."""
     batch, heads, seq_len, head_dim = q.shape
-    width = max(int(MIN_TILE), triton.next_power_of_2(head_dim))
-    if width > MAX_HEAD_DIM:
-        raise NotImplementedError(f"head dim {head_dim} > {MAX_HEAD_DIM} has no tiles here")
-    # Zero columns change neither <q, k> nor the kept columns of out.
-    q, k, v = (
-        torch.nn.functional.pad(x, (0, width - head_dim)) if width > head_dim else x.contiguous()
-        for x in (q, k, v)
-    )
-    t = tiles(width, q.dtype, isinstance(band_attention_fwd, InterpretedFunction))
+    block_d = head_tile(head_dim)
+    q, k, v = (x.contiguous() for x in (q, k, v))
+    t = tiles(block_d, q.dtype, isinstance(band_attention_fwd, InterpretedFunction))
     out = torch.empty_like(q)
+    stats = (
+        [q.new_empty((batch, heads, seq_len), dtype=torch.float32) for _ in range(2)]
+        if save_stats
+        else [out, out]  # never written
+    )
     grid = (triton.cdiv(seq_len, t.block_m), heads, batch)
     band_attention_fwd[grid](
         q,
         k,
         v,
         out,
+        *stats,
         band.bias,
         band.reach if band.keep is None else band.keep,  # never read without padding
         band.reach,
@@ -172,16 +196,18 @@ def band_attention(
         band.qk_coef,
         seq_len,
         (band.bias.shape[2] + 1) // 2,
-        HEAD_DIM=width,
+        HEAD_DIM=head_dim,
+        BLOCK_D=block_d,
         BLOCK_M=t.block_m,
         BLOCK_N=t.block_n,
         CAUSAL=band.causal,
         HAS_PADDING=band.keep is not None,
         CLAMP_BIAS=band.clamp_bias,
+        SAVE_STATS=save_stats,
         num_warps=t.num_warps,
         num_stages=t.num_stages,
     )
-    return out if width == head_dim else out[..., :head_dim].contiguous()
+    return Forward(out, *stats) if save_stats else Forward(out, None, None)
 
 
 def _check(

@@ -14,7 +14,9 @@ import triton
 import triton.language as tl
 
 # Tensor-core tiles need every dimension ≥ 16 (the interpreter accepts less, a GPU does not);
-# tl.arange needs powers of two.
+# tl.arange needs powers of two. A head dim that is not one runs in a tile of BLOCK_D, the
+# next power of two, whose extra columns load as 0 and are never stored: zero columns change
+# neither <q, k> nor the kept columns of P·V.
 MIN_TILE = tl.constexpr(16)
 # exp(x) = exp2(x·log2 e). It multiplies z − m, never z: at |z| ~ 1e4 a float32 z·log2 e
 # would round by ~1e-3 and shift the weights by as much (LOCAL-4's large logits).
@@ -55,6 +57,40 @@ _key_blocks = triton.jit(key_blocks)
 
 
 @triton.jit
+def load_tile(
+    base, rows, row_ok, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, CHECK_ROWS: tl.constexpr
+):
+    """rows × BLOCK_D of a row-major [*, HEAD_DIM] matrix; rows not row_ok (when CHECK_ROWS)
+    and the columns past HEAD_DIM load as 0. Masks only where a tile can leave the data."""
+    cols = tl.arange(0, BLOCK_D)
+    ptrs = base + rows[:, None] * HEAD_DIM + cols[None, :]
+    if BLOCK_D == HEAD_DIM:
+        if CHECK_ROWS:
+            x = tl.load(ptrs, mask=row_ok[:, None], other=0.0)
+        else:
+            x = tl.load(ptrs)
+    else:
+        col_ok = cols[None, :] < HEAD_DIM
+        if CHECK_ROWS:
+            x = tl.load(ptrs, mask=row_ok[:, None] & col_ok, other=0.0)
+        else:
+            x = tl.load(ptrs, mask=col_ok, other=0.0)
+    return x
+
+
+@triton.jit
+def store_tile(base, rows, row_ok, x, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Store the rows that are row_ok and the first HEAD_DIM columns of x [rows, BLOCK_D]."""
+    cols = tl.arange(0, BLOCK_D)
+    ptrs = base + rows[:, None] * HEAD_DIM + cols[None, :]
+    value = x.to(base.dtype.element_ty)
+    if BLOCK_D == HEAD_DIM:
+        tl.store(ptrs, value, mask=row_ok[:, None])
+    else:
+        tl.store(ptrs, value, mask=row_ok[:, None] & (cols[None, :] < HEAD_DIM))
+
+
+@triton.jit
 def _attend_blocks(
     acc,
     l_i,
@@ -72,6 +108,7 @@ def _attend_blocks(
     qk_coef,
     R,
     HEAD_DIM: tl.constexpr,
+    BLOCK_D: tl.constexpr,
     BLOCK_N: tl.constexpr,
     CAUSAL: tl.constexpr,
     HAS_PADDING: tl.constexpr,
@@ -82,19 +119,13 @@ def _attend_blocks(
 
     EDGE blocks may hold invisible pairs and keys past kv_len; the others hold neither.
     """
-    offs_d = tl.arange(0, HEAD_DIM)
     for start_n in range(start, end, BLOCK_N):
         # -- load K, V (and the padding mask) of this key block ------------------------------
         offs_n = start_n + tl.arange(0, BLOCK_N)
-        kv_offs = offs_n[:, None] * HEAD_DIM + offs_d[None, :]
-        if EDGE:
-            # Keys past kv_len load as 0: a garbage V row times p = 0 could still be NaN.
-            in_seq = offs_n < kv_len
-            k = tl.load(k_head + kv_offs, mask=in_seq[:, None], other=0.0)
-            v = tl.load(v_head + kv_offs, mask=in_seq[:, None], other=0.0)
-        else:
-            k = tl.load(k_head + kv_offs)
-            v = tl.load(v_head + kv_offs)
+        # Keys past kv_len load as 0 in edge blocks: a garbage V row times p = 0 could be NaN.
+        in_seq = offs_n < kv_len
+        k = load_tile(k_head, offs_n, in_seq, HEAD_DIM, BLOCK_D, CHECK_ROWS=EDGE)
+        v = load_tile(v_head, offs_n, in_seq, HEAD_DIM, BLOCK_D, CHECK_ROWS=EDGE)
 
         # -- logits z = (g·scale·<q, k> + bias[i − j]) / τ (LOCAL-2, LOCAL-3) -----------------
         dist = offs_m[:, None] - offs_n[None, :]  # i − j, not j − i: LOCAL-2
@@ -142,6 +173,8 @@ def band_attention_fwd(
     K,
     V,
     OUT,
+    ROW_MAX,
+    ROW_SUM,
     BIAS,
     KEEP,
     REACH,
@@ -150,28 +183,33 @@ def band_attention_fwd(
     T,
     R,
     HEAD_DIM: tl.constexpr,
+    BLOCK_D: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     CAUSAL: tl.constexpr,
     HAS_PADDING: tl.constexpr,
     CLAMP_BIAS: tl.constexpr,
+    SAVE_STATS: tl.constexpr,
 ):
     """out[b, h, tile] for q, k, v, out contiguous [B, H, T, HEAD_DIM]; grid (⌈T/BLOCK_M⌉, H, B).
 
     BIAS [B, H, 2R − 1] float32 is rel_bias / τ_b; QK_COEF [B] float32 is g_b · scale / τ_b;
     REACH and KV_LEN [B] int32; KEEP [B, T] uint8, 1 = real key, read only when HAS_PADDING.
     CLAMP_BIAS: some reach exceeds R (the global reuse at T > R), so whole blocks clamp too.
+    SAVE_STATS: also write each row's softmax maximum m and sum l, float32 [B, H, T], for the
+    backward (rows with no visible key: m = 0, l = 1, so that it recomputes p = 0 there).
     """
     tl.static_assert(
-        BLOCK_M >= MIN_TILE and BLOCK_N >= MIN_TILE and HEAD_DIM >= MIN_TILE,
+        BLOCK_M >= MIN_TILE and BLOCK_N >= MIN_TILE and BLOCK_D >= MIN_TILE,
         "tiles must be at least 16 in every dimension for tl.dot",
     )
     tl.static_assert(
         (BLOCK_M & (BLOCK_M - 1)) == 0
         and (BLOCK_N & (BLOCK_N - 1)) == 0
-        and (HEAD_DIM & (HEAD_DIM - 1)) == 0,
+        and (BLOCK_D & (BLOCK_D - 1)) == 0,
         "tile sizes must be powers of two",
     )
+    tl.static_assert(HEAD_DIM <= BLOCK_D, "the head-dim tile must hold the head dim")
 
     # -- which tile, head and sequence; that sequence's plan ---------------------------------
     start_m = tl.program_id(0) * BLOCK_M
@@ -181,19 +219,18 @@ def band_attention_fwd(
     reach = tl.load(REACH + b)
     kv_len = tl.load(KV_LEN + b)
     qk_coef = tl.load(QK_COEF + b)
-    head_offset = head.to(tl.int64) * T * HEAD_DIM  # B·H·T·Dh may pass 2**31
+    row_offset = head.to(tl.int64) * T  # B·H·T·Dh may pass 2**31
+    head_offset = row_offset * HEAD_DIM
     bias_center = BIAS + head * (2 * R - 1) + (R - 1)  # entry of distance 0
     keep_row = KEEP + b.to(tl.int64) * T
 
     # -- the query tile stays on chip; rows past T load as 0 and are never stored -----------
     offs_m = start_m + tl.arange(0, BLOCK_M)
-    offs_d = tl.arange(0, HEAD_DIM)
-    io_offs = offs_m[:, None] * HEAD_DIM + offs_d[None, :]
-    row_ok = offs_m[:, None] < T
-    q = tl.load(Q + head_offset + io_offs, mask=row_ok, other=0.0)
+    row_ok = offs_m < T
+    q = load_tile(Q + head_offset, offs_m, row_ok, HEAD_DIM, BLOCK_D, CHECK_ROWS=True)
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
-    acc = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
+    acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
 
     # -- the band only: masked leading edge, whole blocks, masked trailing edge --------------
     lo, full_lo, full_hi, hi = _key_blocks(start_m, reach, kv_len, CAUSAL, BLOCK_M, BLOCK_N)
@@ -201,16 +238,21 @@ def band_attention_fwd(
     v_head = V + head_offset
     # fmt: off
     acc, l_i, m_i = _attend_blocks(acc, l_i, m_i, q, k_head, v_head, bias_center, keep_row,
-                                   offs_m, lo, full_lo, reach, kv_len, qk_coef, R,
-                                   HEAD_DIM, BLOCK_N, CAUSAL, HAS_PADDING, CLAMP_BIAS, EDGE=True)
+                                   offs_m, lo, full_lo, reach, kv_len, qk_coef, R, HEAD_DIM,
+                                   BLOCK_D, BLOCK_N, CAUSAL, HAS_PADDING, CLAMP_BIAS, EDGE=True)
     acc, l_i, m_i = _attend_blocks(acc, l_i, m_i, q, k_head, v_head, bias_center, keep_row,
-                                   offs_m, full_lo, full_hi, reach, kv_len, qk_coef, R,
-                                   HEAD_DIM, BLOCK_N, CAUSAL, HAS_PADDING, CLAMP_BIAS, EDGE=False)
+                                   offs_m, full_lo, full_hi, reach, kv_len, qk_coef, R, HEAD_DIM,
+                                   BLOCK_D, BLOCK_N, CAUSAL, HAS_PADDING, CLAMP_BIAS, EDGE=False)
     acc, l_i, m_i = _attend_blocks(acc, l_i, m_i, q, k_head, v_head, bias_center, keep_row,
-                                   offs_m, full_hi, hi, reach, kv_len, qk_coef, R,
-                                   HEAD_DIM, BLOCK_N, CAUSAL, HAS_PADDING, CLAMP_BIAS, EDGE=True)
+                                   offs_m, full_hi, hi, reach, kv_len, qk_coef, R, HEAD_DIM,
+                                   BLOCK_D, BLOCK_N, CAUSAL, HAS_PADDING, CLAMP_BIAS, EDGE=True)
     # fmt: on
 
     # -- normalise; a row that saw no key has acc = 0 and l = 0: divide by 1, write 0 (LOCAL-5)
-    out = acc / tl.where(l_i > 0, l_i, 1.0)[:, None]
-    tl.store(OUT + head_offset + io_offs, out.to(OUT.dtype.element_ty), mask=row_ok)
+    seen = l_i > 0
+    l_safe = tl.where(seen, l_i, 1.0)
+    out = acc / l_safe[:, None]
+    store_tile(OUT + head_offset, offs_m, row_ok, out, HEAD_DIM, BLOCK_D)
+    if SAVE_STATS:
+        tl.store(ROW_MAX + row_offset + offs_m, tl.where(seen, m_i, 0.0), mask=row_ok)
+        tl.store(ROW_SUM + row_offset + offs_m, l_safe, mask=row_ok)
