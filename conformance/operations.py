@@ -166,6 +166,48 @@ OPERATIONS: dict[str, Operation] = {
             returns="tuple",
             optional=frozenset({"key_padding_mask", "span_scale"}),
         ),
+        # --- VJP rows (GRAD-4; owner H3a): inputs plus cotangents in, gradients out ---
+        Operation(
+            name="local_vjp",
+            method="local_attention_vjp",
+            capability="vjp",
+            inputs=("q", "k", "v", "span_scale", "rel_bias", CONFIG, "key_padding_mask", "d_out"),
+            outputs=tuple(f"{GRAD}{n}" for n in ("q", "k", "v", "rel_bias", "span_scale")),
+            clauses=("GRAD-1", "GRAD-2", "GRAD-3", "GRAD-4", "GRAD-6"),
+            reference=ref.local_attention_vjp,
+            returns="grads",
+            requires=frozenset({"local"}),
+        ),
+        Operation(
+            name="global_vjp",
+            method="global_attention_vjp",
+            capability="vjp",
+            inputs=("q", "k", "v", "rel_bias", CONFIG, "key_padding_mask", "d_out"),
+            outputs=tuple(f"{GRAD}{n}" for n in ("q", "k", "v", "rel_bias")),
+            clauses=("GRAD-3", "GRAD-4", "GRAD-6"),
+            reference=ref.global_attention_vjp,
+            returns="grads",
+            requires=frozenset({"global"}),
+        ),
+        Operation(
+            name="layer_vjp",
+            method="hybrid_layer_vjp",
+            capability="vjp",
+            inputs=("x", "params", CONFIG, "key_padding_mask", "span_scale", "d_y", "d_s"),
+            # grad.span_scale only when span_scale is given (GRAD-5)
+            outputs=(
+                f"{GRAD}x",
+                *(f"{GRAD}params.{n}" for n in ref.param_shapes(1, 1, AHAConfig())),
+                f"{GRAD}span_scale",
+            ),
+            clauses=("GRAD-1", "GRAD-2", "GRAD-3", "GRAD-4", "GRAD-5", "GRAD-6"),
+            reference=ref.hybrid_layer_vjp,
+            returns="grads",
+            optional=frozenset({"key_padding_mask", "span_scale", "d_s"}),
+            not_cast=frozenset({"span_scale", "key_padding_mask", "d_s"}),
+            requires=frozenset({"layer"}),
+        ),
+        # --- end of VJP rows ---
     )
 }
 NAMES = tuple(OPERATIONS)

@@ -301,6 +301,9 @@ def _case_inputs(
     config: AHAConfig | SearchStrategy[AHAConfig] | None,
     dtype: str,
 ) -> tuple[AHAConfig, dict[str, Any]]:
+    if kind.endswith("_vjp"):  # a VJP: its forward's inputs plus cotangents (GRAD-4; H3a)
+        cfg, forward = draw(_case_inputs(kind.removesuffix("_vjp"), config, dtype))
+        return cfg, {**forward, **draw(cotangents(forward))}
     cfg = _make_config(draw, config)
     batch = draw(st.integers(1, MAX_BATCH))
     seq_len = draw(seq_lens(cfg))
@@ -327,6 +330,18 @@ def _case_inputs(
     if kind == "layer" and draw(st.booleans()):
         inputs["span_scale"] = draw(span_scales(batch, cfg.window))
     return cfg, inputs
+
+
+@st.composite
+def cotangents(draw: Any, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The cotangents of a forward case's outputs (GRAD-4): d_out like q, or d_y like x and,
+    half the time, d_s [B] (binary64, like s)."""
+    if "x" in inputs:
+        found = {"d_y": draw(grid_arrays(inputs["x"].shape))}
+        if draw(st.booleans()):
+            found["d_s"] = draw(grid_arrays((inputs["x"].shape[0],)))
+        return found
+    return {"d_out": draw(grid_arrays(inputs["q"].shape))}
 
 
 @st.composite

@@ -23,8 +23,8 @@ def local_attention_vjp(
     span_scale: Any,
     rel_bias: Any,
     config: AHAConfig,
-    key_padding_mask: Any,
-    d_out: Any,
+    key_padding_mask: Any = None,
+    d_out: Any = None,  # required; a default only so the mask before it can have one
     *,
     dtype: Any = np.float64,
 ) -> dict[str, np.ndarray]:
@@ -66,8 +66,8 @@ def global_attention_vjp(
     v: Any,
     rel_bias: Any,
     config: AHAConfig,
-    key_padding_mask: Any,
-    d_out: Any,
+    key_padding_mask: Any = None,
+    d_out: Any = None,  # required; a default only so the mask before it can have one
     *,
     dtype: Any = np.float64,
 ) -> dict[str, np.ndarray]:
@@ -88,6 +88,8 @@ def global_attention_vjp(
 def cotangent(name: str, d: Any, like: np.ndarray, axes: str) -> np.ndarray:
     """A cotangent has the shape of the output it belongs to and finite values (GRAD-4); any
     float dtype, since it is rounded to the dtype under test like every operand."""
+    if d is None:
+        raise ShapeError(f"{name} is required: the cotangent [{axes}] of the output")
     arr = validate.float_array(name, d, axes)
     if arr.shape != like.shape:
         raise ShapeError(f"{name} must have the shape of the output {like.shape}, got {arr.shape}")

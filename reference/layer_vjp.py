@@ -25,9 +25,9 @@ def hybrid_layer_vjp(
     x: Any,
     params: Any,
     config: AHAConfig,
-    key_padding_mask: Any,
-    span_scale: Any,
-    d_y: Any,
+    key_padding_mask: Any = None,
+    span_scale: Any = None,
+    d_y: Any = None,  # required; a default only so the arguments before it can have one
     d_s: Any = None,
     *,
     dtype: Any = np.float64,

@@ -48,17 +48,23 @@ def test_inputs_have_the_documented_names_and_shapes(data: st.DataObject, kind: 
         "local": {"q", "k", "v", "span_scale", "rel_bias"},
         "global": {"q", "k", "v", "rel_bias"},
         "layer": {"x", "params"},
+        "local_vjp": {"q", "k", "v", "span_scale", "rel_bias", "d_out"},
+        "global_vjp": {"q", "k", "v", "rel_bias", "d_out"},
+        "layer_vjp": {"x", "params", "d_y"},
     }[kind]
     optional = {
         "plan": set(),
         "local": {"key_padding_mask"},
         "global": {"key_padding_mask"},
         "layer": {"key_padding_mask", "span_scale"},
+        "local_vjp": {"key_padding_mask"},
+        "global_vjp": {"key_padding_mask"},
+        "layer_vjp": {"key_padding_mask", "span_scale", "d_s"},
     }[kind]
     assert required <= set(inputs) <= required | optional
     if kind == "plan":
         B, T = inputs["span_scale"].shape[0], inputs["seq_len"]
-    elif kind == "layer":
+    elif kind in ("layer", "layer_vjp"):
         B, T, D = inputs["x"].shape
         H = inputs["params"]["local.rel_bias"].shape[0]
         assert D <= S.MAX_MODEL_DIM and D % H == 0
