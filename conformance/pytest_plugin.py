@@ -38,6 +38,7 @@ def _session(config: pytest.Config) -> tuple[Any, Any, list[Any]]:
     if cached is None:
         from aha.conformance import corpus
         from aha.conformance.cli import _dtypes
+        from aha.conformance.generate import load_trusted
         from aha.conformance.protocol import AdapterLoadError, load_adapter
         from aha.conformance.runner import Settings, plan_checks
 
@@ -54,7 +55,11 @@ def _session(config: pytest.Config) -> tuple[Any, Any, list[Any]]:
             case=config.getoption("aha_case"),
             vectors=config.getoption("aha_vectors"),
         )
-        checks = plan_checks(adapter, corpus.load(settings.vectors), settings)
+        try:  # a corpus that cannot be trusted stops the session, exit 2 (spec/vectors.md)
+            loaded = load_trusted(settings.vectors)
+        except corpus.CorpusError as exc:
+            pytest.exit(f"aha: the vectors cannot be trusted: {exc}", returncode=2)
+        checks = plan_checks(adapter, loaded, settings)
         cached = (adapter, settings, checks)
         config._aha_session = cached  # type: ignore[attr-defined]
     return cached

@@ -73,6 +73,8 @@ def to_json(
             "digest": loaded.digest,
             "spec_version": loaded.spec_version,
             "cases": len(loaded.cases),
+            # False: not the corpus this package ships; it was verified before the run (H4)
+            "pinned": loaded.pinned,
         },
         "environment": environment(),
         "settings": {
@@ -125,7 +127,9 @@ def markdown(report: dict[str, Any], results: list[Result]) -> str:
         f"- adapter: `{a['name']}` version {a['version'] or 'unknown'} (selected as "
         f"`{a['selected_as']}`), claims: {', '.join(a['capabilities'])}",
         f"- spec {report['spec_version']}; corpus `{report['corpus']['digest'][:16]}` "
-        f"({report['corpus']['cases']} cases)",
+        f"({report['corpus']['cases']} cases"
+        + ("" if report["corpus"].get("pinned") else "; not the shipped corpus: verified first")
+        + ")",
         f"- {report['created']}, Python {report['environment']['python']}",
         "",
         "A *check* is one golden vector in one dtype, or one property run over generated inputs. "
