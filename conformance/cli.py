@@ -96,8 +96,8 @@ def vectors_verify(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"FAIL {problem}")
     if problems:
-        print(f"{directory}: {len(problems)} problem(s)")
-        return 1
+        print(f"{directory}: {len(problems)} problem(s): the corpus cannot be trusted")
+        return 2  # a corrupt corpus is a usage error, never a verdict on an implementation
     print(
         f"{directory}: every checksum, tensor and expected result verified against the "
         f"reference ({len(corpus.load(directory).cases)} cases)"
