@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import corpus, plot_cli, report
+from . import zoo as zoo_cli  # H6: aha zoo
 from .generate import generate, verify
 from .protocol import DTYPES, AdapterLoadError, load_adapter
 from .runner import FAIL, Result, Settings, run
@@ -150,6 +151,8 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--no-properties", action="store_true", help="golden vectors only")
     c.set_defaults(func=conform)
+
+    zoo_cli.add_parser(commands)  # H6: aha zoo (conformance/zoo.py)
 
     v = commands.add_parser("vectors", help="generate or verify golden vectors")
     vc = v.add_subparsers(dest="action", required=True)
