@@ -95,10 +95,10 @@ def query_rows(rows: Any, seq_len: int) -> np.ndarray | None:
     if rows is None:
         return None
     arr = np.asarray(rows)
-    if arr.dtype.kind not in "iu":
-        raise DTypeError(f"rows must be integer positions, got dtype {arr.dtype.name}")
     if arr.ndim != 1 or arr.size == 0:
         raise ShapeError(f"rows must have shape [n] with n >= 1, got {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        raise DTypeError(f"rows must be integer positions, got dtype {arr.dtype.name}")
     outside = np.flatnonzero((arr < 0) | (arr >= seq_len))
     if outside.size:
         m = int(outside[0])
