@@ -128,9 +128,9 @@ def attend_vjp(
     # The table entry of (i, j) collects the gradient of every (b, i, j) that reads it.
     index = bias_index(T, (rel_bias.shape[1] + 1) // 2).ravel()
     d_bias = (dz / tau).sum(axis=0).reshape(H, T * T)
-    d_table = np.stack(
-        [np.bincount(index, weights=d_bias[h], minlength=rel_bias.shape[1]) for h in range(H)]
-    ).astype(dt)
+    # Accumulated in the compute dtype, as an implementation in it would (PREC-2).
+    d_table = np.zeros(rel_bias.shape, dtype=dt)  # [H, 2R-1]
+    np.add.at(d_table, (np.arange(H)[:, None], index[None, :]), d_bias)
     # z = a / τ, so ∂z/∂τ = −z / τ; only visible entries count.
     d_temperature = -(dz * np.where(visible, z, 0.0)).sum(axis=(1, 2, 3)) / tau[:, 0, 0, 0]
     grads = {

@@ -44,7 +44,7 @@ def hybrid_layer_vjp(
     prec = precision(dtype)
     given = None if span_scale is None else validate.span_scale(span_scale, x.shape[0])
     d_y = prec.round(cotangent("d_y", d_y, x, "B, T, D"))
-    d_s = _span_cotangent(d_s, x.shape[0])
+    d_s = np.zeros(x.shape[0]) if d_s is None else span_cotangent(d_s, x.shape[0])
     x = prec.round(x)
     P = {name: prec.round(a) for name, a in params.items()}
     grads: Params = {}
@@ -199,10 +199,8 @@ def _span_predictor_vjp(
     return prec.round(d_pooled[:, None, :] * (valid[..., None] / count[..., None]))
 
 
-def _span_cotangent(d_s: Any, batch: int) -> np.ndarray:
-    """d_s: None (zero) or finite reals [B], taken as binary64 like s (PREC-4)."""
-    if d_s is None:
-        return np.zeros(batch)
+def span_cotangent(d_s: Any, batch: int) -> np.ndarray:
+    """d_s: finite reals [B], taken as binary64 like s (GRAD-4, PREC-4)."""
     arr = validate.float_array("d_s", d_s, "B")
     if arr.shape != (batch,):
         raise ShapeError(f"d_s must have the shape of s ({batch},), got {arr.shape}")

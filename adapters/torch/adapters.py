@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -10,7 +10,7 @@ import torch
 from aha.adapters.base import CheckedAdapter
 from aha.reference import AHAConfig
 
-from . import attention
+from . import attention, vjp
 from ._convert import to_numpy, to_torch
 from .module import AdaptiveHybridAttention
 
@@ -31,7 +31,7 @@ class TorchAdapter(CheckedAdapter):
     name = "torch"
     path = "dense"
     capabilities = frozenset(
-        "local global layer causal key_padding float64 float32 float16 bfloat16".split()
+        "local global layer causal key_padding float64 float32 float16 bfloat16 vjp".split()
     )
 
     def __init__(self, device: str | torch.device | None = None) -> None:
@@ -86,6 +86,16 @@ class TorchAdapter(CheckedAdapter):
         with torch.no_grad():
             y, s_used = module(self.tensor(x), self.mask(mask), s)
         return to_numpy(y), to_numpy(s_used).astype(np.float64)
+
+    # VJPs by autograd through the same forward (GRAD-4; adapters/torch/vjp.py)
+    def local_vjp(self, *args: Any) -> dict[str, np.ndarray]:
+        return vjp.local_vjp(*args, device=self.device, path=self.path)
+
+    def global_vjp(self, *args: Any) -> dict[str, np.ndarray]:
+        return vjp.global_vjp(*args, device=self.device, path=self.path)
+
+    def layer_vjp(self, *args: Any) -> dict[str, Any]:
+        return vjp.layer_vjp(*args, device=self.device, path=self.path)
 
     def tensor(self, a: np.ndarray) -> torch.Tensor:
         return to_torch(a, self.device)
