@@ -266,21 +266,23 @@ def load(directory: Path | None = None) -> Corpus:
 
 
 def _load_case(directory: Path, entry: dict[str, Any], index: int) -> Case:
+    """Problems name the tensor file, the manifest field (/cases/<index>/...) and the case."""
     path = directory / entry["file"]
-    at = f"(case {entry['id']}, /cases/{index})"
+    at, case = f"/cases/{index}", f"(case {entry['id']})"
     if not path.is_file():
-        raise CorpusError(f"{path}: missing {at}")
+        raise CorpusError(f"{path}: {at}/file: missing {case}")
     if path.stat().st_size > MAX_TENSOR_FILE:
-        raise CorpusError(f"{path}: larger than {MAX_TENSOR_FILE} bytes {at}")
+        raise CorpusError(f"{path}: {at}/file: larger than {MAX_TENSOR_FILE} bytes {case}")
     raw = path.read_bytes()
     if sha256(raw) != entry["sha256"]:
-        raise CorpusError(f"{path}: SHA-256 mismatch: the file was changed {at}/sha256")
+        raise CorpusError(f"{path}: {at}/sha256: mismatch: the file was changed {case}")
     try:
         tensors, metadata = safetensors_io.loads(raw, str(path))
     except safetensors_io.FormatError as exc:
-        raise CorpusError(f"{exc} {at}") from None
+        raise CorpusError(f"{exc} ({at}/file) {case}") from None
     if metadata.get("id") != entry["id"]:  # a valid file of another case, re-signed
-        raise CorpusError(f"{path}: its metadata names case {metadata.get('id')!r} {at}/file")
+        found = metadata.get("id")
+        raise CorpusError(f"{path}: {at}/file: its metadata names case {found!r} {case}")
     for name, meta in entry["tensors"].items():
         arr = tensors.get(name)
         if (
@@ -289,12 +291,10 @@ def _load_case(directory: Path, entry: dict[str, Any], index: int) -> Case:
             or list(arr.shape) != meta["shape"]
             or sha256(arr.tobytes()) != meta["sha256"]
         ):
-            raise CorpusError(
-                f"{path}: tensor {name!r} disagrees with the manifest {at}/tensors/{name}"
-            )
+            raise CorpusError(f"{path}: {at}/tensors/{name}: disagrees with the file {case}")
     extra = sorted(set(tensors) - set(entry["tensors"]))
     if extra:
-        raise CorpusError(f"{path}: holds tensor {extra[0]!r} the manifest does not list {at}")
+        raise CorpusError(f"{path}: {at}/tensors: the file holds {extra[0]!r}, unlisted {case}")
     inputs, expected = _nest(tensors)
     if "generated" in entry:  # kernel tier (H2b): inputs from the recipe, built when used
         inputs = counter.inputs(entry["generated"], entry["seed"])  # type: ignore[assignment]

@@ -21,11 +21,11 @@ from .errors_contract import names_argument
 
 MARGIN = 0.2  # PREC-5: distance of W·s from every integer in layer vectors
 REDERIVE_RTOL = 1e-12  # float64 re-derivation may differ by summation order (BLAS), no more
-# A baseline error e_d is re-derived to within BASELINE_ULPS units in the last place of d at
-# the output's scale: another machine's BLAS may round one baseline element differently, and
-# a forged e_d larger than that would loosen the PREC-3 bound.
-BASELINE_ULPS = 2.0
-UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
+# A stored baseline error e_d must be the re-derived one within 1/8 of it: another machine's
+# BLAS may round a baseline element differently, and a forged e_d would loosen the PREC-3
+# bound (by at most c_d · e_d / 8 within this slack).
+BASELINE_RTOL = 0.125
+BASELINE_ULPS = 2.0  # kernel tier (H2b): its baseline errors' slack, in units of the dtype
 
 
 def build(case: Case) -> Case:
@@ -36,7 +36,7 @@ def build(case: Case) -> Case:
     if case.generated is not None:  # kernel tier: expected on sampled rows (H2b)
         return kernel.build(case)
     config = case.aha_config()
-    if case.kind == "layer" and "span_scale" not in case.inputs:
+    if case.kind in ("layer", "layer_vjp") and "span_scale" not in case.inputs:
         case = _with_span_margin(case, config)
     for dtype in case.dtypes:
         if not oracle.exactly_representable(case.inputs, dtype):
@@ -267,8 +267,7 @@ def _rederive_baseline(
             found.append((f"baseline_error/{dtype}", f"must name the outputs {sorted(derived)}"))
             continue
         for name, e in derived.items():
-            scale = max(1.0, float(np.max(np.abs(fresh[name]), initial=0)))
-            slack = BASELINE_ULPS * UNIT_ROUNDOFF[dtype] * scale
+            slack = BASELINE_RTOL * e + 1e-300
             if abs(stored[name] - e) > slack:
                 found.append(
                     (f"baseline_error/{dtype}/{name}", f"{stored[name]:.6g}, re-derived {e:.6g}")

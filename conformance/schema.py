@@ -44,8 +44,10 @@ def _order(path: Any) -> list[tuple[int, str]]:
 def _describe(error: ValidationError) -> tuple[str, str]:
     path = list(error.absolute_path)
     if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [name for name in error.validator_value if name not in error.instance]
-        return pointer([*path, missing[0]]), "is required but missing"
+        # one error per missing name; the message quotes it ("'id' is a required property")
+        missing = [n for n in error.validator_value if n not in error.instance]
+        named = [n for n in missing if error.message.startswith(repr(n))]
+        return pointer([*path, (named or missing)[0]]), "is required but missing"
     if error.validator in ("if", "allOf") and error.context:  # report the innermost reason
         return _describe(min(error.context, key=lambda e: len(list(e.absolute_path))))
     if error.validator == "not" and error.validator_value == {}:
