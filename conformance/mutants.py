@@ -12,6 +12,7 @@ Select one on the command line as ``aha.conformance.mutants:<name with underscor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,17 +26,20 @@ CAPABILITIES = frozenset(
 
 @dataclass(frozen=True)
 class Deviation:
-    """One way to get AHA wrong: ``knobs`` of the deviant, or an error-handling ``wrapper``
-    bug of err_mutants (exactly one of the two)."""
+    """One way to get AHA wrong: ``knobs`` of the deviant, an error-handling ``wrapper`` bug
+    of err_mutants, or a ``factory`` of another family's adapter (exactly one of the three)."""
 
     name: str
     description: str
     clauses: tuple[str, ...]
     knobs: Knobs | None = None
     wrapper: str | None = None
+    factory: Callable[[], Any] | None = None
 
     def adapter(self) -> Any:
         """The planted-bug adapter of this deviation."""
+        if self.factory is not None:
+            return self.factory()
         made: Any = (
             DeviantAdapter(self.knobs, f"mutant:{self.name}")
             if self.knobs is not None

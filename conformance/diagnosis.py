@@ -1,0 +1,215 @@
+"""Diagnosis of a failed check: which known deviation reproduces what the implementation did
+(issue 15).
+
+The zoo's deviations (conformance/mutants.py, the tiled-kernel and gradient families when
+present) and a few parametric ones (window ±1, reach ±1, temperature or gain applied twice or
+not at all, bias shifted by one distance either way, mask inverted in either branch, causal
+off by one either way) are replayed on the failing inputs. A deviation is named only when it
+explains every output of the check: each output has its shape and dtype, non-finite values at
+the same places, and lies within the check's own tolerance of the deviation's output (PREC-3).
+An output the reference itself explains is never diagnosed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from aha.reference import AHAConfig
+
+from . import mutants, tolerance
+from .deviant import DeviantAdapter, Knobs
+from .mutants import Deviation
+from .operations import operation
+from .oracle import baseline_errors, evaluate
+
+NOTHING = "no known deviation explains this"
+TILES = (16, 64)  # tile sizes of the tiled-kernel family replayed
+
+
+def _p(name: str, description: str, clauses: str, **knobs: Any) -> Deviation:
+    return Deviation(name, description, tuple(clauses.split()), knobs=Knobs(**knobs))
+
+
+LOCAL, GLOBAL = frozenset({"local"}), frozenset({"global"})
+
+# Parametric deviations the zoo does not plant under these settings.
+PARAMETRIC = (
+    _p("window-minus-one", "the requested window is one shorter", "PLAN-2", window_delta=-1),
+    _p("reach-plus-one", "the reach is one longer", "PLAN-3 LOCAL-1", reach_delta=1),
+    _p("bias-shifted-back-by-one", "distance d reads the table entry of d - 1",
+       "LOCAL-2 GLOBAL-2", bias_shift=-1),
+    _p("mask-inverted-in-local", "the local branch reads True as padding", "MASK-1",
+       mask_inverted=LOCAL),
+    _p("mask-ignored-in-global", "the global branch ignores key_padding_mask", "MASK-1",
+       mask_in=LOCAL),
+)  # fmt: skip
+
+
+def candidates() -> Iterator[Deviation]:
+    """Every numeric deviation the diagnosis replays, the zoo's first."""
+    seen: set[Knobs] = set()
+    for d in (*mutants.DEVIATIONS.values(), *PARAMETRIC):
+        if d.knobs is not None and d.knobs not in seen and d.knobs != Knobs():
+            seen.add(d.knobs)
+            yield d
+    yield from _family("aha.conformance.tiled", _tiled)
+    yield from _family("aha.conformance.grad_mutants", _gradient)
+
+
+def _family(module: str, build: Callable[[Any], list[Deviation]]) -> list[Deviation]:
+    try:
+        return build(importlib.import_module(module))
+    except (ImportError, AttributeError):
+        return []
+
+
+def _tiled(module: Any) -> list[Deviation]:
+    clauses = getattr(module, "TILE_CLAUSES", {})
+    return [
+        Deviation(
+            f"tiled:{bug}@{tile}",
+            f"{about} (tile {tile})",
+            tuple(clauses.get(bug, ())),
+            factory=functools.partial(module.Tiled, tile, bug),
+        )
+        for bug, about in module.TILE_BUGS.items()
+        for tile in TILES
+    ]
+
+
+def _gradient(module: Any) -> list[Deviation]:
+    found = []
+    for name, about in getattr(module, "GRAD_BUGS", {}).items():
+        description, clauses = (about, ()) if isinstance(about, str) else about
+        found.append(
+            Deviation(
+                f"grad:{name}",
+                description,
+                tuple(clauses),
+                factory=functools.partial(module.mutant, name),
+            )
+        )
+    return found
+
+
+def diagnose(
+    kind: str, config: AHAConfig, inputs: Mapping[str, Any], got: Mapping[str, Any], dtype: str
+) -> list[Deviation]:
+    """The known deviations whose output on ``inputs`` matches ``got`` (the implementation's
+    outputs, {name: array}) within the tolerance of ``dtype``; [] when none does or when the
+    reference itself matches."""
+    x, op = dict(inputs), operation(kind)
+    oracle = evaluate(kind, config, x)
+    if any(name not in got for name in oracle):
+        return []
+    errors = baseline_errors(kind, config, x, oracle, dtype)
+    if _explains(kind, op.call(DeviantAdapter(Knobs()), config, x), got, dtype, errors):
+        return []  # the reference explains it: nothing to diagnose
+    found = []
+    for d in candidates():
+        adapter = d.adapter()
+        if op.capability not in adapter.capabilities:
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                theirs = op.call(adapter, config, x)
+        except Exception:  # a deviation that cannot run on these inputs explains nothing
+            continue
+        if _explains(kind, theirs, got, dtype, errors):
+            found.append(d)
+    return found
+
+
+def _explains(
+    kind: str,
+    theirs: Mapping[str, Any],
+    got: Mapping[str, Any],
+    dtype: str,
+    errors: Mapping[str, float],
+) -> bool:
+    """Does every output of ``got`` match ``theirs``?"""
+    for name, value in theirs.items():
+        want, have = np.asarray(value), np.asarray(got[name])
+        if want.shape != have.shape:
+            return False
+        if kind == "plan":
+            if (want.dtype.kind in "iu") != (have.dtype.kind in "iu"):
+                return False
+            allowed = 0.0 if name in ("window", "reach") else tolerance.PLAN_RTOL
+            allowed *= tolerance.scale_of(want.astype(np.float64))
+        else:
+            if name != "s" and want.dtype != have.dtype:
+                return False
+            allowed = tolerance.bound(dtype, errors.get(name, 0.0), _finite(want))
+        if not _close(want.astype(np.float64), have.astype(np.float64), allowed):
+            return False
+    return True
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    a = a.astype(np.float64)
+    return np.where(np.isfinite(a), a, 0.0)
+
+
+def _close(want: np.ndarray, have: np.ndarray, allowed: float) -> bool:
+    """Non-finite values at the same places (NaN with NaN, inf of the same sign), the finite
+    ones within ``allowed``."""
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        if not np.array_equal(test(want), test(have)):
+            return False
+    finite = np.isfinite(want)
+    return bool(np.all(np.abs(want[finite] - have[finite]) <= allowed))
+
+
+def diagnose_error(
+    kind: str,
+    config: AHAConfig,
+    inputs: Mapping[str, Any],
+    raised: BaseException | None,
+    expected: str,
+    argument: str,
+) -> list[Deviation]:
+    """The error-handling deviations (ERR-1 .. ERR-8) that behave like the implementation on an
+    invalid case: both accept it, or both raise the same builtin base, naming ``argument`` or
+    not. ``expected`` is the builtin base the case requires ("ValueError" or "TypeError")."""
+    base = getattr(builtins, expected)
+    what = _behaviour(raised, base, argument)
+    op = operation(kind)
+    found = []
+    for d in mutants.DEVIATIONS.values():
+        if d.wrapper is None:
+            continue
+        try:
+            op.call(d.adapter(), config, dict(inputs))
+            theirs: BaseException | None = None
+        except Exception as exc:
+            theirs = exc
+        if _behaviour(theirs, base, argument) == what:
+            found.append(d)
+    return found
+
+
+def _behaviour(raised: BaseException | None, base: type, argument: str) -> tuple[Any, ...]:
+    if raised is None:
+        return ("accepted",)
+    return ("raised", isinstance(raised, base), argument in str(raised))
+
+
+def summary(found: list[Deviation]) -> str:
+    """One line for a console: the deviations found, or NOTHING."""
+    if not found:
+        return NOTHING
+    named = "; ".join(f"{d.name}: {d.description} (see {', '.join(d.clauses)})" for d in found)
+    return f"matches a known deviation: {named}"
+
+
+def as_json(found: list[Deviation]) -> list[dict[str, Any]]:
+    return [
+        {"name": d.name, "description": d.description, "clauses": list(d.clauses)} for d in found
+    ]

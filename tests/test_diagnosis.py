@@ -1,0 +1,176 @@
+"""Diagnosis (issue 15): a failing check names the known deviation that reproduces it, the
+reference is never diagnosed, and an implementation the project has never seen that deviates
+like a zoo deviation gets that deviation named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from aha.adapters.reference import ReferenceAdapter
+from aha.conformance import corpus, diagnosis, mutants
+from aha.conformance.corpus import Case
+from aha.conformance.operations import operation
+from aha.conformance.oracle import cast
+from aha.conformance.runner import FAIL, Settings, plan_checks, run_check
+from aha.reference import AHAConfig, plan
+
+NUMERIC = sorted(n for n, d in mutants.DEVIATIONS.items() if d.knobs is not None)
+ERRORS = sorted(n for n, d in mutants.DEVIATIONS.items() if d.wrapper is not None)
+
+
+def valid_cases() -> list[Case]:
+    return [c for c in corpus.load().cases if not c.error and c.kind != "config"]
+
+
+def failing(adapter: Any, dtype: str = "float64", limit: int = 2) -> list[tuple[Case, dict]]:
+    """The first vectors ``adapter`` fails in the conformance run, with its outputs there."""
+    settings = Settings(adapter="test", dtypes=(dtype,), properties=False)
+    found = []
+    for check in plan_checks(adapter, corpus.load(), settings):
+        case = check.case
+        if case is None or case.error or case.kind == "config":
+            continue
+        if run_check(check, adapter, settings).status == FAIL:
+            x = cast(case.inputs, dtype)
+            found.append((case, operation(case.kind).call(adapter, case.aha_config(), x)))
+        if len(found) == limit:
+            break
+    return found
+
+
+@pytest.mark.clause("LOCAL-1", "PLAN-2", "LAYER-2", "PREC-4")
+@pytest.mark.parametrize("name", NUMERIC)
+def test_each_zoo_mutant_is_diagnosed_as_itself(name: str) -> None:
+    dtype = "float32" if name == "output-not-cast" else "float64"
+    cases = failing(mutants.mutant(name), dtype)
+    assert cases, f"no vector tells {name} from the reference"
+    for case, got in cases:
+        x = cast(case.inputs, dtype)
+        found = diagnosis.diagnose(case.kind, case.aha_config(), x, got, dtype)
+        assert name in [d.name for d in found], (case.id, [d.name for d in found])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
+def test_the_reference_is_never_diagnosed(dtype: str) -> None:
+    for case in valid_cases():
+        if dtype not in case.dtypes:
+            continue
+        x = cast(case.inputs, dtype)
+        got = operation(case.kind).call(ReferenceAdapter(), case.aha_config(), x)
+        assert diagnosis.diagnose(case.kind, case.aha_config(), x, got, dtype) == [], case.id
+
+
+class EdgeIncluded(ReferenceAdapter):
+    """Written here, not in the zoo: a loop-per-query local branch whose window test is
+    |i − j| <= reach, the mistake LOCAL-1 rules out."""
+
+    name = "edge-included"
+    capabilities = frozenset({"local", "float64"})
+
+    def local(self, q: Any, k: Any, v: Any, s: Any, rel_bias: Any, config: Any, mask: Any) -> Any:
+        B, _, T, Dh = q.shape
+        p, R = plan(s, T, config), config.max_rel_dist
+        out = np.zeros_like(q)
+        for b in range(B):
+            for i in range(T):
+                keys = [
+                    j
+                    for j in range(T)
+                    if abs(i - j) <= p.reach[b]
+                    and (j <= i or not config.causal)
+                    and (mask is None or mask[b, j])
+                ]
+                if not keys:
+                    continue
+                distance = np.clip(i - np.array(keys), 1 - R, R - 1) + R - 1
+                z = (
+                    p.gain[b]
+                    * config.softmax_scale(Dh)
+                    * np.einsum("hd,hkd->hk", q[b, :, i], k[b][:, keys])
+                )
+                z = (z + rel_bias[:, distance]) / p.temperature[b]
+                w = np.exp(z - z.max(axis=-1, keepdims=True))
+                out[b, :, i] = np.einsum("hk,hkd->hd", w / w.sum(-1, keepdims=True), v[b][:, keys])
+        return out
+
+
+class Mirrored(ReferenceAdapter):
+    """Written here: a global branch by einsum whose bias index is j − i (LOCAL-2, GLOBAL-2)."""
+
+    name = "mirrored"
+    capabilities = frozenset({"global", "float64"})
+
+    def global_(self, q: Any, k: Any, v: Any, rel_bias: Any, config: AHAConfig, mask: Any) -> Any:
+        T, R = q.shape[2], config.max_rel_dist
+        i, j = np.arange(T)[:, None], np.arange(T)[None, :]
+        bias = rel_bias[:, np.clip(j - i, 1 - R, R - 1) + R - 1]
+        z = np.einsum("bhid,bhjd->bhij", q, k) * config.softmax_scale(q.shape[-1]) + bias
+        visible = np.ones((1, 1, T, T), bool) if mask is None else mask[:, None, None, :]
+        if config.causal:
+            visible = visible & (j <= i)
+        z = np.where(visible, z, -np.inf)
+        peak = np.max(z, axis=-1, keepdims=True)
+        w = np.exp(z - np.where(np.isfinite(peak), peak, 0))
+        total = w.sum(-1, keepdims=True)
+        return np.einsum("bhij,bhjd->bhid", np.divide(w, total, where=total > 0, out=0 * w), v)
+
+
+class Halved(ReferenceAdapter):
+    """A bug no deviation knows: every output halved."""
+
+    name = "halved"
+    capabilities = frozenset({"global", "float64"})
+
+    def global_(self, *args: Any) -> Any:
+        return super().global_(*args) / 2
+
+
+@pytest.mark.clause("LOCAL-1", "LOCAL-2", "GLOBAL-2")
+@pytest.mark.parametrize(
+    ("adapter", "deviation"),
+    [(EdgeIncluded(), "window-off-by-one"), (Mirrored(), "bias-sign-flipped")],
+)
+def test_an_unseen_implementation_gets_its_deviation_named(adapter: Any, deviation: str) -> None:
+    cases = failing(adapter)
+    assert cases
+    for case, got in cases:
+        x = cast(case.inputs, "float64")
+        found = diagnosis.diagnose(case.kind, case.aha_config(), x, got, "float64")
+        assert deviation in [d.name for d in found], case.id
+        assert deviation in diagnosis.summary(found)
+
+
+def test_a_bug_no_deviation_knows_is_said_so() -> None:
+    (case, got), *_ = failing(Halved())
+    x = cast(case.inputs, "float64")
+    found = diagnosis.diagnose(case.kind, case.aha_config(), x, got, "float64")
+    assert found == [] and diagnosis.summary(found) == diagnosis.NOTHING
+
+
+@pytest.mark.clause("ERR-1", "ERR-2")
+@pytest.mark.parametrize("name", ERRORS)
+def test_each_error_handling_bug_is_diagnosed_as_itself(name: str) -> None:
+    adapter, diagnosed = mutants.mutant(name), 0
+    for case in corpus.load().cases:
+        if not case.error or case.kind == "config":
+            continue
+        dtype = next(d for d in ("float64", "float32", "float16") if d in case.dtypes)
+        x = cast(case.inputs, dtype)
+        try:
+            operation(case.kind).call(adapter, case.aha_config(), x)
+            raised: BaseException | None = None
+        except Exception as exc:
+            raised = exc
+        base = corpus.BUILTIN_ERRORS[str(case.error)]
+        named = raised is not None and str(case.argument) in str(raised)
+        if named and type(raised).__name__ == case.error:
+            continue  # behaves as the reference does on this case
+        found = diagnosis.diagnose_error(
+            case.kind, case.aha_config(), x, raised, base, str(case.argument)
+        )
+        assert name in [d.name for d in found], case.id
+        diagnosed += 1
+    assert diagnosed
