@@ -75,55 +75,52 @@ class ReferenceAdapter(CheckedAdapter):
         y, s = ref.hybrid_layer_blocked(x, params, config, mask, s)
         return y.astype(x.dtype), s
 
-    def local_attention_vjp(
+    def local_vjp(
         self,
-        q: Any,
-        k: Any,
-        v: Any,
-        span_scale: Any,
-        rel_bias: Any,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        s: np.ndarray,
+        rel_bias: np.ndarray,
         config: AHAConfig,
-        key_padding_mask: Any,
-        d_out: Any,
+        mask: np.ndarray | None,
+        d_out: np.ndarray,
     ) -> dict[str, np.ndarray]:
-        grads = ref.local_attention_vjp_blocked(
-            q, k, v, span_scale, rel_bias, config, key_padding_mask, d_out
-        )
+        grads = ref.local_attention_vjp_blocked(q, k, v, s, rel_bias, config, mask, d_out)
         return _in_dtype_of(grads, q)
 
-    def global_attention_vjp(
+    def global_vjp(
         self,
-        q: Any,
-        k: Any,
-        v: Any,
-        rel_bias: Any,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        rel_bias: np.ndarray,
         config: AHAConfig,
-        key_padding_mask: Any,
-        d_out: Any,
+        mask: np.ndarray | None,
+        d_out: np.ndarray,
     ) -> dict[str, np.ndarray]:
-        grads = ref.global_attention_vjp_blocked(q, k, v, rel_bias, config, key_padding_mask, d_out)
+        grads = ref.global_attention_vjp_blocked(q, k, v, rel_bias, config, mask, d_out)
         return _in_dtype_of(grads, q)
 
-    def hybrid_layer_vjp(
+    def layer_vjp(
         self,
-        x: Any,
-        params: Any,
+        x: np.ndarray,
+        params: dict[str, np.ndarray],
         config: AHAConfig,
-        key_padding_mask: Any,
-        span_scale: Any,
-        d_y: Any,
-        d_s: Any = None,
+        mask: np.ndarray | None,
+        s: np.ndarray | None,
+        heads: int,
+        d_y: np.ndarray,
+        d_s: np.ndarray | None,
     ) -> dict[str, Any]:
-        grads = ref.hybrid_layer_vjp(x, params, config, key_padding_mask, span_scale, d_y, d_s)
-        dtype = np.asarray(x).dtype
-        out: dict[str, Any] = {"x": grads["x"].astype(dtype)}
-        out["params"] = {n: g.astype(dtype) for n, g in grads["params"].items()}
+        grads = ref.hybrid_layer_vjp(x, params, config, mask, s, d_y, d_s)
+        out: dict[str, Any] = {"x": grads["x"].astype(x.dtype)}
+        out["params"] = {n: g.astype(x.dtype) for n, g in grads["params"].items()}
         if "span_scale" in grads:
             out["span_scale"] = grads["span_scale"]
         return out
 
 
-def _in_dtype_of(grads: dict[str, np.ndarray], like: Any) -> dict[str, np.ndarray]:
+def _in_dtype_of(grads: dict[str, np.ndarray], like: np.ndarray) -> dict[str, np.ndarray]:
     """Array gradients in the dtype under test; span_scale's stays binary64 (GRAD-4)."""
-    dtype = np.asarray(like).dtype
-    return {n: g if n == "span_scale" else g.astype(dtype) for n, g in grads.items()}
+    return {n: g if n == "span_scale" else g.astype(like.dtype) for n, g in grads.items()}
