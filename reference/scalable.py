@@ -117,12 +117,17 @@ def block_size(block: int | None, heads: int, seq_len: int, *, local: bool) -> i
     return max(1, GLOBAL_BLOCK_ELEMENTS // (heads * seq_len))
 
 
-def query_groups(positions: np.ndarray, block: int) -> list[slice]:
-    """Split sorted distinct positions into runs that span fewer than ``block`` positions.
+def query_groups(positions: np.ndarray, block: int, *, banded: bool) -> list[slice]:
+    """Split sorted distinct positions into groups of at most ``block`` positions.
 
-    Evaluating every row gives the blocks [0, block), [block, 2·block), …; sparse rows give
-    groups of their own, so their cost follows the rows asked for.
+    Evaluating every row gives the blocks [0, block), [block, 2·block), …. For the band
+    (``banded``) a group also spans fewer than ``block`` positions, so sparse rows read only
+    the keys near them; the global branch reads every key for any row, so its groups take
+    rows however far apart, and its cost follows the rows asked for either way.
     """
+    if not banded:
+        n = len(positions)
+        return [slice(start, min(start + block, n)) for start in range(0, n, block)]
     groups, start = [], 0
     while start < len(positions):
         stop = int(np.searchsorted(positions, positions[start] + block))
@@ -219,7 +224,7 @@ def attend_blocked(
     out = np.empty((B, H, len(positions), Dh), dtype=prec.compute)
     for b in range(B):
         rho = None if reach is None else int(reach[b])
-        for group in query_groups(positions, block):
+        for group in query_groups(positions, block, banded=reach is not None):
             pos = positions[group]
             lo, hi = key_window(int(pos[0]), int(pos[-1]), T, rho, config.causal)
             z = window_logits(

@@ -105,7 +105,7 @@ def _vjp_blocked(
     for b in range(B):
         rho = None if reach is None else int(reach[b])
         tau = temperature[b]
-        for group in query_groups(np.arange(T), block):
+        for group in query_groups(np.arange(T), block, banded=reach is not None):
             lo, hi = key_window(group.start, group.stop - 1, T, rho, config.causal)
             pos = np.arange(group.start, group.stop)
             index = window_bias_index(pos, lo, hi, R)
