@@ -64,7 +64,9 @@ def local_attention(
         q, k, v, rel_bias, config, key_padding_mask
     )
     s = validate.span_scale(span_scale, q.shape[0])
-    out, weights = _local(q, k, v, s, rel_bias, config, mask, precision(dtype))
+    prec = precision(dtype)
+    with validate.binary64_range("q, k and rel_bias", prec.compute):  # ERR-9
+        out, weights = _local(q, k, v, s, rel_bias, config, mask, prec)
     return (out, weights) if return_weights else out
 
 
@@ -110,7 +112,9 @@ def global_attention(
     q, k, v, rel_bias, mask, config = validate.attention_inputs(
         q, k, v, rel_bias, config, key_padding_mask
     )
-    out, weights = _global(q, k, v, rel_bias, config, mask, precision(dtype))
+    prec = precision(dtype)
+    with validate.binary64_range("q, k and rel_bias", prec.compute):  # ERR-9
+        out, weights = _global(q, k, v, rel_bias, config, mask, prec)
     return (out, weights) if return_weights else out
 
 

@@ -10,6 +10,9 @@ from typing import Any, Literal
 from .errors import ConfigError
 
 SHARPEN_MODES = ("short", "long")
+# Integer fields and lengths are at most 2^31 − 1 (CFG-2, ERR-3): kernels index with int32,
+# and W·s is then exact in binary64 and its floor fits the plan's int64 (PLAN-2).
+MAX_SIZE = 2**31 - 1
 SCORE_SCALES = ("none", "linear", "log")
 
 
@@ -48,9 +51,9 @@ class AHAConfig:
         return super().__new__(cls)
 
     def __post_init__(self) -> None:
-        _int_field(self, "window", 1, None)
+        _int_field(self, "window", 1, MAX_SIZE)
         _int_field(self, "min_window", 1, self.window)
-        _int_field(self, "max_rel_dist", 1, None)
+        _int_field(self, "max_rel_dist", 1, MAX_SIZE)
         if not isinstance(self.causal, bool):
             _reject("causal", "a bool", self.causal)
         _real_field(self, "temperature", positive=True)
@@ -81,12 +84,13 @@ def _reject(name: str, expected: str, found: object) -> None:
     raise ConfigError(f"AHAConfig.{name} must be {expected}, got {found!r}")
 
 
-def _int_field(cfg: AHAConfig, name: str, low: int, high: int | None) -> None:
+def _int_field(cfg: AHAConfig, name: str, low: int, high: int) -> None:
     value = getattr(cfg, name)
-    bound = f"an int >= {low}" if high is None else f"an int in [{low}, window={high}]"
+    top = "window=" if name == "min_window" else ""
+    bound = f"an int in [{low}, {top}{high}]"
     if isinstance(value, bool) or not isinstance(value, Integral):
         _reject(name, bound, value)
-    if value < low or (high is not None and value > high):
+    if value < low or value > high:
         _reject(name, bound, value)
     object.__setattr__(cfg, name, int(value))
 

@@ -32,6 +32,20 @@ def hybrid_layer(
     x, params, mask, config, heads = validate.layer_inputs(x, params, config, key_padding_mask)
     prec = precision(dtype)
     given = None if span_scale is None else validate.span_scale(span_scale, x.shape[0])
+    with validate.binary64_range("x and params", prec.compute):  # ERR-9
+        return _layer(x, params, config, mask, given, heads, prec)
+
+
+def _layer(
+    x: np.ndarray,
+    params: Params,
+    config: AHAConfig,
+    mask: np.ndarray | None,
+    given: np.ndarray | None,
+    heads: int,
+    prec: Precision,
+) -> tuple[np.ndarray, np.ndarray]:
+    """hybrid_layer on validated inputs."""
     x = prec.round(x)  # operands in the storage dtype: PREC-2
     P = {name: prec.round(a) for name, a in params.items()}
 

@@ -7,13 +7,14 @@ how (span_scale to binary64, PLAN-1).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import ml_dtypes  # noqa: F401  (registers the bfloat16 dtype name with NumPy)
 import numpy as np
 
-from .config import AHAConfig
+from .config import MAX_SIZE, AHAConfig
 from .errors import ConfigError, DomainError, DTypeError, ParamsError, ShapeError
 from .params import param_shapes
 
@@ -145,9 +146,28 @@ def span_scale(s: Any, batch: int | None = None) -> np.ndarray:
 
 
 def seq_len(t: Any) -> int:
-    if isinstance(t, bool) or not isinstance(t, int | np.integer) or t < 1:
-        raise ShapeError(f"seq_len must be an int >= 1, got {t!r}")
+    """An int in [1, 2^31 − 1] (ERR-4; the bound of CFG-2)."""
+    if isinstance(t, bool) or not isinstance(t, int | np.integer) or not 1 <= t <= MAX_SIZE:
+        raise ShapeError(f"seq_len must be an int in [1, {MAX_SIZE}], got {t!r}")
     return int(t)
+
+
+@contextlib.contextmanager
+def binary64_range(arguments: str, compute: np.dtype) -> Iterator[None]:
+    """Finite inputs whose binary64 evaluation overflows are a DomainError naming them
+    (ERR-9), never a NaN with a warning. Only the oracle is guarded: a low-precision
+    baseline may overflow where binary64 does not."""
+    if compute != np.float64:
+        yield
+        return
+    with np.errstate(over="raise", invalid="raise"):
+        try:
+            yield
+        except FloatingPointError as exc:
+            raise DomainError(
+                f"{arguments}: their evaluation overflows binary64 ({exc}); the values are "
+                f"too large in magnitude for AHA (ERR-9)"
+            ) from None
 
 
 def layer_inputs(

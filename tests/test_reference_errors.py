@@ -405,3 +405,69 @@ def test_error_types_have_builtin_bases() -> None:
         (DTypeError, TypeError),
     ):
         assert issubclass(cls, AHAError) and issubclass(cls, base)
+
+
+@pytest.mark.clause("ERR-1", "ERR-2", "ERR-3", "ERR-4", "ERR-9", "LAYER-1")
+@pytest.mark.parametrize(
+    ("arguments", "error", "argument"),
+    [
+        ((0, 1, CFG, 0), ShapeError, "d_model"),
+        ((6, 0, CFG, 0), ShapeError, "n_heads"),
+        ((-6, 2, CFG, 0), ShapeError, "d_model"),
+        ((True, 1, CFG, 0), ShapeError, "d_model"),
+        ((6.0, 2, CFG, 0), ShapeError, "d_model"),
+        ((6, "2", CFG, 0), ShapeError, "n_heads"),
+        ((2**31, 1, CFG, 0), ShapeError, "d_model"),
+        ((6, 4, CFG, 0), ShapeError, "d_model"),
+        ((6, 2, {"window": 4}, 0), ConfigError, "config"),
+        ((6, 2, None, 0), ConfigError, "config"),
+        ((6, 2, CFG, -1), DomainError, "seed"),
+        ((6, 2, CFG, 2**64), DomainError, "seed"),
+        ((6, 2, CFG, 1.5), DTypeError, "seed"),
+        ((6, 2, CFG, "0"), DTypeError, "seed"),
+        ((6, 2, CFG, None), DTypeError, "seed"),
+        ((6, 2, CFG, True), DTypeError, "seed"),
+    ],
+)
+def test_init_params_checks_every_argument(
+    arguments: tuple[Any, ...], error: type[AHAError], argument: str
+) -> None:
+    with pytest.raises(error) as caught:
+        ref.init_params(*arguments)
+    check_message(caught.value, argument, [])
+    if argument != "seed":
+        with pytest.raises(error):
+            ref.param_shapes(*arguments[:3])
+
+
+@pytest.mark.clause("ERR-1", "ERR-3", "CFG-2", "PLAN-2")
+@pytest.mark.parametrize("field", ["window", "max_rel_dist"])
+def test_integer_fields_are_bounded_so_the_plan_cannot_overflow(field: str) -> None:
+    for value in (2**31, 2**63, 2**100):
+        with pytest.raises(ConfigError, match=rf"^AHAConfig\.{field} must be an int in"):
+            AHAConfig(**{field: value})
+    top = AHAConfig(window=2**31 - 1, max_rel_dist=2**31 - 1)
+    p = ref.plan(np.array([0.0, 0.5, 1.0]), 2**31 - 1, top)
+    assert list(p.window) == [1, 2**30 - 1, 2**31 - 1]
+    assert (p.reach >= 1).all() and (p.reach <= p.window).all()
+    with pytest.raises(ShapeError, match=r"^seq_len"):
+        ref.plan(0.5, 2**31, top)
+
+
+@pytest.mark.clause("ERR-1", "ERR-2", "ERR-6", "ERR-9")
+def test_finite_inputs_whose_logits_overflow_binary64_are_a_domain_error() -> None:
+    """Not NaN with a RuntimeWarning (pytest turns warnings into errors here too)."""
+    huge = with_(A, q=np.full((B, H, T, Dh), 2.0**600), k=np.full((B, H, T, Dh), -(2.0**600)))
+    with pytest.raises(DomainError, match=r"^q, k and rel_bias: .*overflows binary64"):
+        call_local(huge)
+    with pytest.raises(DomainError, match=r"^q, k and rel_bias"):
+        call_global(huge)
+    x = np.zeros((B, T, D))
+    x[..., 0], x[..., 1] = 2.0**600, -(2.0**600)  # LayerNorm's variance overflows
+    with pytest.raises(DomainError, match=r"^x and params"):
+        ref.hybrid_layer(x, layer_case()["params"], CFG)
+    # Large but representable logits stay a result (LOCAL-4: the row maximum is subtracted).
+    big = with_(A, q=A["q"] * 2.0**200, k=A["k"] * 2.0**200)
+    assert np.isfinite(call_local(big)).all() and np.isfinite(call_global(big)).all()
+    # The low-precision baselines are not guarded: only binary64 defines the domain.
+    assert call_local(with_(A, dtype="float32")).dtype == np.float32
