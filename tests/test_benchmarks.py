@@ -79,3 +79,24 @@ def test_gpu_script_counts_the_visible_pairs() -> None:
         i = np.arange(seq_len)
         expected = int((np.abs(i[:, None] - i[None, :]) < reach).sum())
         assert bench.band_pairs(seq_len, reach) == expected, (seq_len, reach)
+
+
+def test_scalable(tmp_path: Path) -> None:
+    result, printed = dry_run("bench_scalable.py", tmp_path)
+    rows = result["rows"]
+    assert {(r["impl"], r["op"], r["T"]) for r in rows if r["sweep"] == "T"} == {
+        (impl, op, T)
+        for impl in ("blocked", "dense")
+        for op in ("local", "local_vjp")
+        for T in (64, 128)
+    }
+    assert [r["reach"] for r in rows if r["sweep"] == "reach"] == [4, 8]
+    assert [r["op"] for r in rows if r["sweep"] == "rows"] == ["global_rows"]
+    assert all("error" not in r and r["seconds"] > 0 and r["peak_mib"] > 0 for r in rows), rows
+    assert set(result["slopes"]) == {
+        "blocked local",
+        "blocked local_vjp",
+        "dense local",
+        "dense local_vjp",
+    }
+    assert result["setup"]["threads"] == 1 and "log-log slope" in printed
