@@ -357,6 +357,10 @@ def test_no_seq_len_squared_array() -> None:
     assert peak_bytes(lambda: ref.global_attention_blocked(q, k, v, table, cfg, rows=rows)) < 4e6
     grads = lambda: ref.local_attention_vjp_blocked(q, k, v, 1.0, table, cfg, None, q)  # noqa: E731
     assert peak_bytes(grads) < 8e6
+    # The layer: its span predictor needs the whole global branch, computed blockwise.
+    x = rng.normal(size=(1, T, 2))
+    params = ref.init_params(2, 1, cfg, seed=0)
+    assert peak_bytes(lambda: ref.hybrid_layer_blocked(x, params, cfg, block=16)) < 1e7
 
 
 @pytest.mark.clause("ERR-2", "ERR-4", "ERR-5")
