@@ -26,7 +26,8 @@ from matplotlib.ticker import MaxNLocator
 from .errormap import MAX_SIDE
 
 TEMPLATE = "report.html"
-STATUSES = {"pass": "pass", "fail": "fail", "n/a": "na", "declined": "declined"}
+# Statuses of a check (runner) → the CSS class of their colour.
+STATUSES = {"pass": "p", "fail": "f", "n/a": "n", "declined": "d", "skipped": "s"}
 BELOW_DECADES = 4.0  # colour range below the bound, in decades of |Δ| / bound
 # What an error map's rows and columns index, per output (errormap.py lays them out).
 AXES = {
@@ -61,28 +62,27 @@ def render(data: dict[str, Any], results: Iterable[Any] | None = None) -> str:
     rows = data.get("results", [])
     summary = data.get("summary", {})
     counts = Counter(r["status"] for r in rows)
+    statuses = [s for s in STATUSES if s in ("pass", "fail") or counts[s]]
     failures = [_failure(r, records.get(r["check"])) for r in rows if r["status"] == "fail"]
-    not_run = Counter(r.get("message", "") for r in rows if r["status"] in ("n/a", "declined"))
-    families = summary.get("by_family", {})
+    not_run = Counter(r.get("message", "") for r in rows if r["status"] not in ("pass", "fail"))
     return _ENV.get_template(TEMPLATE).render(
         adapter=data["adapter"],
         verdict=data["verdict"],
         conforms=data["verdict"] == "conforms",
-        counts={
-            "total": len(rows),
-            "pass": counts["pass"],
-            "fail": counts["fail"],
-            "na": counts["n/a"],
-            "declined": counts["declined"],
-        },
+        statuses=statuses,
+        counts={"total": len(rows), **{s: counts[s] for s in STATUSES}},
         seconds=data.get("seconds", "?"),
-        coverage=_coverage(rows, families, summary),
+        coverage=_coverage(rows, summary.get("by_family", {}), data.get("coverage") or {}),
         spec_version=data.get("spec_version", "?"),
         corpus_digest=str(data.get("corpus", {}).get("digest", "?"))[:16],
         corpus_cases=data.get("corpus", {}).get("cases", "?"),
         created=data.get("created", ""),
         failed_clauses=summary.get("failed_clauses", []),
-        families=[_family_row(name, c) for name, c in families.items()],
+        tables=[
+            (title, [_table_row(name, c, statuses) for name, c in summary.get(key, {}).items()])
+            for title, key in (("clause family", "by_family"), ("operation", "by_operation"))
+            if summary.get(key)
+        ],
         failures=failures,
         not_run=not_run.most_common(),
         environment=sorted(data.get("environment", {}).items()),
@@ -91,28 +91,32 @@ def render(data: dict[str, Any], results: Iterable[Any] | None = None) -> str:
 
 
 def _coverage(
-    rows: list[dict[str, Any]], families: dict[str, dict[str, int]], summary: dict[str, Any]
+    rows: list[dict[str, Any]], families: dict[str, dict[str, int]], harness: dict[str, Any]
 ) -> dict[str, Any]:
     """How much of the suite applied: checks run (pass or fail), families with at least one,
-    and what was not covered (the harness's own list when it gives one)."""
+    and what was covered or not (the harness's own lists when it gives them)."""
     applied = sum(1 for r in rows if r["status"] in ("pass", "fail"))
     checked = [f for f, c in families.items() if c.get("pass", 0) + c.get("fail", 0)]
-    not_covered = list(summary.get("not_covered") or [])
-    not_covered += [f"{f} (every check n/a or declined)" for f in families if f not in checked]
+    not_covered = list(harness.get("not_covered") or [])
+    not_covered += [f"clause family {f} (no check ran)" for f in families if f not in checked]
     return {
         "applicable": applied,
         "percent": round(100 * applied / len(rows)) if rows else 0,
         "families": checked,
+        "covered": list(harness.get("covered") or []),
         "not_covered": not_covered,
     }
 
 
-def _family_row(name: str, counts: dict[str, int]) -> dict[str, Any]:
-    row: dict[str, Any] = {"name": name, **{STATUSES[s]: counts.get(s, 0) for s in STATUSES}}
-    total = sum(counts.get(s, 0) for s in STATUSES) or 1
-    short = {"pass": "p", "fail": "f", "n/a": "n", "declined": "d"}
-    row["bar"] = [(short[s], round(100 * counts.get(s, 0) / total, 1)) for s in STATUSES]
-    return row
+def _table_row(name: str, counts: dict[str, int], statuses: list[str]) -> dict[str, Any]:
+    """One row of a table by clause family or operation: counts and a proportional bar."""
+    total = sum(counts.get(s, 0) for s in statuses) or 1
+    return {
+        "name": name,
+        "failing": counts.get("fail", 0) > 0,
+        "counts": [counts.get(s, 0) for s in statuses],
+        "bar": [(STATUSES[s], round(100 * counts.get(s, 0) / total, 1)) for s in statuses],
+    }
 
 
 def _failure(row: dict[str, Any], record: Any) -> dict[str, Any]:
