@@ -259,7 +259,7 @@ def _adapter_frames(exc: BaseException) -> str:
 def _run_vector(
     case: Case, dtype: str | None, adapter: Adapter, settings: Settings
 ) -> list[Comparison]:
-    config = case.aha_config()
+    config = case.call_config()  # an AHAConfig, or a dict for a "mapping" case (ERR-3)
     if case.error:
         _expect_error(case, cast(case.inputs, str(dtype)), adapter, config, settings)
         return []
