@@ -68,6 +68,8 @@ class Case:
     tier: str = "default"
     generated: dict[str, Any] | None = None
     rows: tuple[int, ...] | None = None
+    # "mapping": the call receives the config as a plain dict, not an AHAConfig (ERR-3)
+    config_as: str | None = None
 
     @property
     def result(self) -> str:
@@ -79,6 +81,11 @@ class Case:
 
     def aha_config(self) -> AHAConfig:
         return AHAConfig.from_dict(self.config)
+
+    def call_config(self) -> Any:
+        """The config as the case's call receives it: an AHAConfig, or for a case with
+        ``config_as == "mapping"`` the plain dict of its fields, which must be rejected."""
+        return dict(self.config) if self.config_as == "mapping" else self.aha_config()
 
     @property
     def file(self) -> str:
@@ -154,6 +161,8 @@ def write(directory: Path, cases: list[Case], flags: dict[str, str]) -> None:
         entry["dtypes"] = list(case.dtypes)
         if case.generated is not None:  # kernel tier (H2b)
             entry.update(tier=case.tier, generated=case.generated, rows=list(case.rows or ()))
+        if case.config_as:
+            entry["config_as"] = case.config_as
         if case.error:
             entry.update(
                 error=case.error, error_base=BUILTIN_ERRORS[case.error], argument=case.argument
@@ -314,4 +323,5 @@ def _load_case(directory: Path, entry: dict[str, Any], index: int) -> Case:
         tier=entry.get("tier", "default"),
         generated=entry.get("generated"),
         rows=tuple(entry["rows"]) if "rows" in entry else None,
+        config_as=entry.get("config_as"),
     )

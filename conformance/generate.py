@@ -91,7 +91,7 @@ def raise_reference(case: Case) -> None:
     if case.kind == "config":
         AHAConfig.from_dict(case.config)
     else:
-        oracle.evaluate(case.kind, case.aha_config(), case.inputs)
+        oracle.evaluate(case.kind, case.call_config(), case.inputs)
 
 
 def check_invalid(case: Case, call: Callable[[Case], object] = raise_reference) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..corpus import Case
+from . import contract
 from .build import core, invalid, layer, masks
 
 
@@ -354,3 +355,4 @@ def cases() -> Iterator[Case]:
             config=config,
             inputs={},
         )
+    yield from contract.cases()  # the contract's decided corners (issue 14, H4)
