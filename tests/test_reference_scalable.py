@@ -96,7 +96,15 @@ def row_subsets(seq_len: int) -> st.SearchStrategy[np.ndarray]:
 
 
 @pytest.mark.clause(
-    "LOCAL-1", "LOCAL-2", "LOCAL-3", "LOCAL-4", "LOCAL-5", "LOCAL-6", "CAUSAL-1", "MASK-2"
+    "ORDER-1",
+    "LOCAL-1",
+    "LOCAL-2",
+    "LOCAL-3",
+    "LOCAL-4",
+    "LOCAL-5",
+    "LOCAL-6",
+    "CAUSAL-1",
+    "MASK-2",
 )
 @SETTINGS
 @given(data=st.data())
@@ -106,7 +114,7 @@ def test_local_blocked_is_dense(data: st.DataObject) -> None:
     compare("local", cfg, inputs, block=data.draw(blocks(T), label="block"))
 
 
-@pytest.mark.clause("GLOBAL-1", "GLOBAL-2", "GLOBAL-3", "GLOBAL-4", "CAUSAL-1", "MASK-2")
+@pytest.mark.clause("ORDER-1", "GLOBAL-1", "GLOBAL-2", "GLOBAL-3", "GLOBAL-4", "CAUSAL-1", "MASK-2")
 @SETTINGS
 @given(data=st.data())
 def test_global_blocked_is_dense(data: st.DataObject) -> None:
@@ -115,7 +123,7 @@ def test_global_blocked_is_dense(data: st.DataObject) -> None:
     compare("global", cfg, inputs, block=data.draw(blocks(T), label="block"))
 
 
-@pytest.mark.clause("LOCAL-1", "GLOBAL-1", "MASK-2")
+@pytest.mark.clause("ORDER-1", "LOCAL-1", "GLOBAL-1", "MASK-2")
 @SETTINGS
 @given(data=st.data(), kind=st.sampled_from(["local", "global"]))
 def test_rows_are_those_rows_of_the_dense_result(data: st.DataObject, kind: str) -> None:
@@ -128,7 +136,7 @@ def test_rows_are_those_rows_of_the_dense_result(data: st.DataObject, kind: str)
     assert_close(got, dense, f"{kind} rows={rows.tolist()}")
 
 
-@pytest.mark.clause("LAYER-1", "LAYER-3", "LAYER-4", "LAYER-5", "LAYER-6", "LAYER-7")
+@pytest.mark.clause("ORDER-1", "LAYER-1", "LAYER-3", "LAYER-4", "LAYER-5", "LAYER-6", "LAYER-7")
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_layer_blocked_is_dense(data: st.DataObject) -> None:
@@ -137,7 +145,7 @@ def test_layer_blocked_is_dense(data: st.DataObject) -> None:
     compare("layer", cfg, inputs, block=data.draw(blocks(T), label="block"))
 
 
-@pytest.mark.clause("PREC-2", "LOCAL-4", "GLOBAL-3", "LAYER-7")
+@pytest.mark.clause("ORDER-1", "PREC-2", "LOCAL-4", "GLOBAL-3", "LAYER-7")
 @settings(max_examples=40, deadline=None)
 @given(
     data=st.data(),
@@ -161,7 +169,7 @@ def test_low_precision_baseline_differs_by_summation_order_only(
         assert error <= 4 * ulp * scale, f"{name}: {error:.3g} > 4 ulp of {dtype} at {scale:.3g}"
 
 
-@pytest.mark.clause("GRAD-1", "GRAD-2", "GRAD-3")
+@pytest.mark.clause("ORDER-1", "GRAD-1", "GRAD-2", "GRAD-3")
 @SETTINGS
 @given(data=st.data(), kind=st.sampled_from(["local", "global"]))
 def test_blocked_vjp_is_dense(data: st.DataObject, kind: str) -> None:
@@ -207,7 +215,7 @@ def wide_cases(draw: Any, kind: str) -> tuple[AHAConfig, dict[str, Any], int]:
     return cfg, inputs, draw(st.integers(1, 80), label="block")
 
 
-@pytest.mark.clause("LOCAL-1", "LOCAL-2", "LOCAL-5", "GLOBAL-1", "GLOBAL-2", "PLAN-3")
+@pytest.mark.clause("ORDER-1", "LOCAL-1", "LOCAL-2", "LOCAL-5", "GLOBAL-1", "GLOBAL-2", "PLAN-3")
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), kind=st.sampled_from(["local", "global"]))
 def test_wide_draws(data: st.DataObject, kind: str) -> None:
@@ -285,7 +293,7 @@ EDGES = [
 
 
 @pytest.mark.clause(
-    "LOCAL-1", "LOCAL-4", "LOCAL-5", "GLOBAL-4", "CAUSAL-1", "MASK-2", "PLAN-3", "GRAD-3"
+    "ORDER-1", "LOCAL-1", "LOCAL-4", "LOCAL-5", "GLOBAL-4", "CAUSAL-1", "MASK-2", "PLAN-3", "GRAD-3"
 )
 @pytest.mark.parametrize("block", [None, 1, 4, 7, 64])
 @pytest.mark.parametrize(("cfg", "inputs"), EDGES)
@@ -309,11 +317,10 @@ def test_edges(cfg: AHAConfig, inputs: dict[str, Any], block: int | None) -> Non
 CASES = [c for c in corpus.load().cases if c.kind in BLOCKED]
 
 
-@pytest.mark.clause("LOCAL-1", "GLOBAL-1", "LAYER-7", "ERR-1")
+@pytest.mark.clause("ORDER-1", "LOCAL-1", "GLOBAL-1", "LAYER-7", "ERR-1")
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_golden_corpus(case: corpus.Case) -> None:
-    cfg = case.aha_config()
-    args = positional(case.kind, cfg, case.inputs)
+    args = OPERATIONS[case.kind].arguments(case.call_config(), case.inputs)
     if case.error is not None:
         with pytest.raises(AHAError) as raised:
             BLOCKED[case.kind](*args)
@@ -341,7 +348,7 @@ def peak_bytes(fn: Callable[[], Any]) -> int:
         tracemalloc.stop()
 
 
-@pytest.mark.clause("LOCAL-1", "GLOBAL-1")
+@pytest.mark.clause("ORDER-1", "LOCAL-1", "GLOBAL-1")
 def test_no_seq_len_squared_array() -> None:
     """T = 6000, H = Dh = 1: one [T, T] binary64 array would be 288 MB; inputs are 48 kB each."""
     T = 6000
@@ -363,7 +370,7 @@ def test_no_seq_len_squared_array() -> None:
     assert peak_bytes(lambda: ref.hybrid_layer_blocked(x, params, cfg, block=16)) < 1e7
 
 
-@pytest.mark.clause("ERR-2", "ERR-4", "ERR-5")
+@pytest.mark.clause("ORDER-1", "ERR-2", "ERR-4", "ERR-5")
 @pytest.mark.parametrize(
     ("keywords", "error", "message"),
     [
