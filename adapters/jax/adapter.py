@@ -13,6 +13,7 @@ import numpy as np
 from aha.adapters.base import CheckedAdapter
 from aha.reference import AHAConfig
 
+from . import vjp
 from .attention import global_attention, host_plan, local_attention
 from .layer import hybrid_layer
 
@@ -50,6 +51,7 @@ class JaxAdapter(CheckedAdapter):
     capabilities = frozenset(
         {"local", "global", "layer", "causal", "key_padding"}
         | {"float64", "float32", "float16", "bfloat16"}
+        | {"vjp"}
     )
 
     def local(
@@ -102,3 +104,75 @@ class JaxAdapter(CheckedAdapter):
                 plan,
             )
             return np.asarray(y), (np.asarray(s_used, np.float64) if s is None else s)
+
+    # VJPs: jax.vjp of the same functions, under jit (GRAD-4; adapters/jax/vjp.py)
+    def local_vjp(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        s: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+        d_out: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        dt = compute_dtype(q.dtype)
+        plan = host_plan(s, q.shape[2], q.shape[3], config, dt)
+        with x64_for(q.dtype):
+            arrays = map(to_jax, (q, k, v, s.astype(dt), rel_bias))
+            grads = vjp.local_vjp(*arrays, plan, config, to_jax(mask), to_jax(d_out))
+            dq, dk, dv, ds, d_table = map(np.asarray, grads)
+        return {"q": dq, "k": dk, "v": dv, "rel_bias": d_table, "span_scale": ds.astype(np.float64)}
+
+    def global_vjp(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+        d_out: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        with x64_for(q.dtype):
+            arrays = map(to_jax, (q, k, v, rel_bias))
+            grads = vjp.global_vjp(*arrays, config, to_jax(mask), to_jax(d_out))
+            return dict(zip(("q", "k", "v", "rel_bias"), map(np.asarray, grads), strict=True))
+
+    def layer_vjp(
+        self,
+        x: np.ndarray,
+        params: dict[str, np.ndarray],
+        config: AHAConfig,
+        mask: np.ndarray | None,
+        s: np.ndarray | None,
+        heads: int,
+        d_y: np.ndarray,
+        d_s: np.ndarray | None,
+    ) -> dict[str, Any]:
+        T, D = x.shape[1:]
+        dt = compute_dtype(x.dtype)
+        if s is None:
+            # The plan of the predicted s, fixed before differentiating: it is piecewise
+            # constant in s (GRAD-1), and a host callback inside jax.vjp under x64 was seen to
+            # receive s in the wrong dtype.
+            _, s_used = self.layer(x, params, config, mask, None, heads)
+            plan = host_plan(s_used, T, D // heads, config, dt)
+        else:
+            plan = host_plan(s, T, D // heads, config, dt)
+        with x64_for(x.dtype):
+            dx, d_params, d_span = vjp.layer_vjp(
+                to_jax(x),
+                {name: to_jax(a) for name, a in params.items()},
+                config,
+                to_jax(mask),
+                None if s is None else to_jax(s.astype(dt)),
+                plan,
+                to_jax(d_y),
+                None if d_s is None else to_jax(d_s.astype(dt)),
+            )
+            found: dict[str, Any] = {"x": np.asarray(dx), "params": vjp.to_numpy(d_params)}
+            if s is not None:
+                found["span_scale"] = np.asarray(d_span).astype(np.float64)
+        return found
