@@ -174,7 +174,7 @@ def entries(budget: Budget) -> tuple[list[Entry], list[str]]:
 
 
 def checks_for(adapter: Any, budget: Budget, failures: Path) -> tuple[Settings, list[Check]]:
-    settings = Settings(
+    settings = in_process(
         adapter=adapter.name,
         dtypes=budget.dtypes,
         properties=budget.properties,
@@ -182,6 +182,14 @@ def checks_for(adapter: Any, budget: Budget, failures: Path) -> tuple[Settings, 
         failures_dir=failures,
     )
     return settings, plan_checks(adapter, golden(), settings)
+
+
+def in_process(**settings: Any) -> Settings:
+    """Settings that run the adapter in this process: a planted bug is an object built here,
+    not a name a worker process could load, and it cannot hang."""
+    if "isolation" in {f.name for f in dataclasses.fields(Settings)}:
+        settings["isolation"] = "none"
+    return Settings(**settings)
 
 
 @functools.cache

@@ -14,7 +14,8 @@ from aha.conformance import corpus, diagnosis, mutants
 from aha.conformance.corpus import Case
 from aha.conformance.operations import operation
 from aha.conformance.oracle import cast
-from aha.conformance.runner import FAIL, Settings, plan_checks, run_check
+from aha.conformance.runner import FAIL, plan_checks, run_check
+from aha.conformance.zoo import in_process
 from aha.reference import AHAConfig, plan
 
 NUMERIC = sorted(n for n, d in mutants.DEVIATIONS.items() if d.knobs is not None)
@@ -27,7 +28,7 @@ def valid_cases() -> list[Case]:
 
 def failing(adapter: Any, dtype: str = "float64", limit: int = 2) -> list[tuple[Case, dict]]:
     """The first vectors ``adapter`` fails in the conformance run, with its outputs there."""
-    settings = Settings(adapter="test", dtypes=(dtype,), properties=False)
+    settings = in_process(adapter="test", dtypes=(dtype,), properties=False)
     found = []
     for check in plan_checks(adapter, corpus.load(), settings):
         case = check.case

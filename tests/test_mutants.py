@@ -8,12 +8,13 @@ from aha.adapters.reference import ReferenceAdapter
 from aha.conformance import corpus, mutants
 from aha.conformance.cases import FLAGS
 from aha.conformance.deviant import DeviantAdapter, Knobs
-from aha.conformance.runner import FAIL, PASS, Settings, plan_checks, run_check
+from aha.conformance.runner import FAIL, PASS, plan_checks, run_check
+from aha.conformance.zoo import in_process
 
 
 def golden_results(adapter: object, dtypes: tuple[str, ...] = ("float64",)) -> list:
     loaded = corpus.load()
-    settings = Settings(adapter="test", dtypes=dtypes, properties=False)
+    settings = in_process(adapter="test", dtypes=dtypes, properties=False)
     return [run_check(c, adapter, settings) for c in plan_checks(adapter, loaded, settings)]
 
 
