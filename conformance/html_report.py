@@ -217,10 +217,10 @@ def _map_figure(output: str, m: np.ndarray, bound: float | None) -> dict[str, An
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     width_px, height_px = (int(v * fig.dpi) for v in fig.get_size_inches())
-    pooled = " (at most 256 per side: larger outputs are max-pooled)" if MAX_SIDE in m.shape else ""
     n_bad = int(np.isposinf(m).sum())
     caption = (
-        f"{output}: {m.shape[0]}×{m.shape[1]} map{pooled}; largest |Δ| {peak:.3g}"
+        f"{output}: {m.shape[0]}×{m.shape[1]} map (≤ {MAX_SIDE} per side, max-pooled when the "
+        f"output is larger); largest |Δ| {peak:.3g}"
         + (f", bound {bound:.3g}" if bound else "")
         + (f"; {n_bad} non-finite cell(s) in black" if n_bad else "")
     )
@@ -234,6 +234,4 @@ def _map_figure(output: str, m: np.ndarray, bound: float | None) -> dict[str, An
 
 
 def _cmap() -> Any:
-    cmap = colormaps["RdBu_r"].copy()
-    cmap.set_bad("black")
-    return cmap
+    return colormaps["RdBu_r"].with_extremes(bad="black")  # non-finite cells (NaN in shown)
