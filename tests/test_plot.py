@@ -104,3 +104,13 @@ def test_a_local_case_marks_its_own_span_scale() -> None:
     own = float(case.inputs["span_scale"][1])
     assert scene.own_scale == own and own in scene.span_scales
     assert scene.mask is not None and scene.mask.shape == (1, scene.seq_len)
+
+
+def test_the_readme_pictures_exist_and_are_not_blank() -> None:
+    """The README shows a picture by `aha plot` and a view of a report (docs/images/)."""
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    for name in ("aha-plot.png", "report.png"):
+        assert f"(docs/images/{name})" in readme
+        assert_not_blank(decoded_png(root / "docs" / "images" / name))
+    assert "bash docs/images/regenerate.sh" in readme
