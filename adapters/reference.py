@@ -34,8 +34,13 @@ class ReferenceAdapter(CheckedAdapter):
             "float16",
             "bfloat16",
             "vjp",
+            "config",
         }
     )
+
+    def make_config(self, fields: dict[str, Any]) -> AHAConfig:
+        """Its own configuration object is AHAConfig (spec/conformance.md, ERR-3)."""
+        return AHAConfig.from_dict(fields)
 
     def plan(self, span_scale: Any, seq_len: int, config: AHAConfig) -> ref.Plan:
         return ref.plan(span_scale, seq_len, config)

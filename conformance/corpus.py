@@ -25,7 +25,7 @@ from .operations import OPERATIONS
 SCHEMA_VERSION = 1
 GENERATOR_VERSION = "1.0.0"
 # Kinds and outputs come from the operations table; "config" cases call no adapter.
-KINDS = (*OPERATIONS, "config")
+KINDS = tuple(dict.fromkeys((*OPERATIONS, "config")))
 OUTPUTS = {**{op.name: op.outputs for op in OPERATIONS.values()}, "config": ()}
 BUILTIN_ERRORS = {
     "ConfigError": "ValueError",
@@ -83,9 +83,12 @@ class Case:
         return AHAConfig.from_dict(self.config)
 
     def call_config(self) -> Any:
-        """The config as the case's call receives it: an AHAConfig, or for a case with
-        ``config_as == "mapping"`` the plain dict of its fields, which must be rejected."""
-        return dict(self.config) if self.config_as == "mapping" else self.aha_config()
+        """The config as the case's call receives it: an AHAConfig; the plain dict of its
+        fields for a case with ``config_as == "mapping"`` (which must be rejected) and for a
+        ``config`` case (which the implementation's make_config must reject, ERR-3)."""
+        if self.config_as == "mapping" or self.kind == "config":
+            return dict(self.config)
+        return self.aha_config()
 
     @property
     def file(self) -> str:

@@ -208,6 +208,21 @@ OPERATIONS: dict[str, Operation] = {
             requires=frozenset({"layer"}),
         ),
         # --- end of VJP rows ---
+        # An implementation with its own configuration object builds it from the fields of an
+        # AHAConfig; the invalid `config` cases must be rejected there (ERR-3, H4).
+        Operation(
+            name="config",
+            method="make_config",
+            capability="config",
+            inputs=(CONFIG,),
+            outputs=(),
+            clauses=("CFG-1", "CFG-2", "ERR-3"),
+            reference=AHAConfig.from_dict,
+            returns="record",
+            optional=frozenset(),
+            not_cast=frozenset(),
+            dtype_free=True,
+        ),
     )
 }
 NAMES = tuple(OPERATIONS)
