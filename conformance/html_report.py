@@ -171,11 +171,19 @@ def _diagnosis(record: Any, row: dict[str, Any]) -> list[str]:
 
 
 def _line(item: Any) -> str:
-    if is_dataclass(item) and not isinstance(item, type):
-        item = asdict(item)
-    if isinstance(item, Mapping):
-        return "; ".join(f"{k}: {v}" for k, v in item.items() if v not in (None, "", [], ()))
-    return str(item)
+    """A deviation as "name: description (clauses)"; any other record as "key: value; ..."."""
+    fields = item if isinstance(item, Mapping) else None
+    if fields is None and hasattr(item, "name") and hasattr(item, "description"):
+        fields = {k: getattr(item, k, None) for k in ("name", "description", "clauses")}
+    if fields is None and is_dataclass(item) and not isinstance(item, type):
+        fields = asdict(item)
+    if fields is None:
+        return str(item)
+    if "name" in fields and "description" in fields:
+        clauses = fields.get("clauses") or ()
+        listed = clauses if isinstance(clauses, str) else ", ".join(clauses)
+        return f"{fields['name']}: {fields['description']}" + (f" ({listed})" if listed else "")
+    return "; ".join(f"{k}: {v}" for k, v in fields.items() if v not in (None, "", [], ()))
 
 
 def _map_figure(output: str, m: np.ndarray, bound: float | None) -> dict[str, Any]:
