@@ -22,8 +22,8 @@ from .errors import DTypeError, ShapeError
 from .plan import plan
 
 # Queries per local block: Bq queries read Bq + 2ρ − 2 keys for 2ρ − 1 useful ones, so a
-# small block wastes little; below 64 the matmuls get too small to be efficient. Measured on
-# T = 4096, ρ = 64 … 1024: 64 was never slower than 32, 128 or 256 (benchmarks/bench_scalable.py).
+# small block wastes little; below 64 the matmuls get too small to be efficient. Measured at
+# T = 4096, ρ = 64, 512 and 1024, one thread: 64 was never slower than 32, 128 or 256.
 LOCAL_BLOCK = 64
 # Elements of one global block's scores [H, Bq, T]: 2^21 binary64 values are 16 MiB.
 GLOBAL_BLOCK_ELEMENTS = 2**21
@@ -46,7 +46,7 @@ def local_attention_blocked(
 
     Same arguments, validation, precision (PREC-1, PREC-2) and result (LOCAL-1 .. LOCAL-6).
     ``rows``: int positions [n] (any order, repeats allowed); out is then [B, H, n, Dh], row
-    m holding query rows[m]. ``block``: query positions per block (a default from the reach).
+    m holding query rows[m]. ``block``: queries per block, default LOCAL_BLOCK.
     """
     q, k, v, rel_bias, mask, config = validate.attention_inputs(
         q, k, v, rel_bias, config, key_padding_mask
@@ -76,8 +76,9 @@ def global_attention_blocked(
 ) -> np.ndarray:
     """``global_attention`` one query block at a time, in O(block·T) memory (ORDER-1).
 
-    Same arguments, validation, precision and result (GLOBAL-1 .. GLOBAL-4); ``rows`` and
-    ``block`` as in ``local_attention_blocked``.
+    Same arguments, validation, precision and result (GLOBAL-1 .. GLOBAL-4); ``rows`` as in
+    ``local_attention_blocked``; ``block`` by default keeps a block's scores near
+    GLOBAL_BLOCK_ELEMENTS values.
     """
     q, k, v, rel_bias, mask, config = validate.attention_inputs(
         q, k, v, rel_bias, config, key_padding_mask
