@@ -23,8 +23,9 @@ from aha import reference as ref
 from aha.conformance import corpus
 from aha.conformance.operations import OPERATIONS
 from aha.conformance.strategies import draw_case
-from aha.reference import AHAConfig, ShapeError
+from aha.reference import AHAConfig, ShapeError, scalable, scalable_grad
 from aha.reference.errors import AHAError
+from aha.reference.scalable import window_logits
 
 RELATIVE = 1e-12
 SETTINGS = settings(max_examples=60, deadline=None)
@@ -368,6 +369,43 @@ def test_no_seq_len_squared_array() -> None:
     x = rng.normal(size=(1, T, 2))
     params = ref.init_params(2, 1, cfg, seed=0)
     assert peak_bytes(lambda: ref.hybrid_layer_blocked(x, params, cfg, block=16)) < 1e7
+
+
+@pytest.mark.clause("ORDER-1", "LOCAL-1", "GLOBAL-1")
+def test_work_follows_the_band_and_the_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts the (query, key) pairs whose logits are computed, without timing anything: the
+    band costs at most T·(block + 2ρ − 2) pairs, isolated rows 2ρ − 1 each (local) or T each
+    (global), and the VJP the forward's pairs."""
+    pairs: list[int] = []
+
+    def counting(q_rows: np.ndarray, k_window: np.ndarray, *rest: Any) -> np.ndarray:
+        pairs.append(q_rows.shape[-2] * k_window.shape[-2])
+        return window_logits(q_rows, k_window, *rest)
+
+    monkeypatch.setattr(scalable, "window_logits", counting)
+    monkeypatch.setattr(scalable_grad, "window_logits", counting)
+    T, reach, block = 1000, 16, 64
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.normal(size=(1, 1, T, 2)) for _ in range(3))
+    cfg = AHAConfig(window=reach, max_rel_dist=reach)
+    table = np.zeros((1, 2 * reach - 1))
+
+    def count(fn: Callable[[], Any]) -> int:
+        pairs.clear()
+        fn()
+        return sum(pairs)
+
+    band = count(lambda: ref.local_attention_blocked(q, k, v, 1.0, table, cfg, block=block))
+    assert T * (2 * reach - 1) - reach * (reach - 1) <= band <= T * (block + 2 * reach - 2)
+    rows = [0, 500, 999]
+    assert count(lambda: ref.local_attention_blocked(q, k, v, 1.0, table, cfg, rows=rows)) <= 3 * (
+        2 * reach - 1
+    )
+    assert count(lambda: ref.global_attention_blocked(q, k, v, table, cfg, rows=rows)) == 3 * T
+    backward = count(
+        lambda: ref.local_attention_vjp_blocked(q, k, v, 1.0, table, cfg, None, q, block=block)
+    )
+    assert backward == band
 
 
 @pytest.mark.clause("ORDER-1", "ERR-2", "ERR-4", "ERR-5")
