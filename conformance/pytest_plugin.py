@@ -79,3 +79,18 @@ def aha_adapter(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def aha_settings(request: pytest.FixtureRequest) -> Any:
     return _session(request.config)[1]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A corpus named with --aha-vectors is verified before anything is collected: one that
+    cannot be trusted ends the session with exit 2 and its problems, no traceback (issue 14)."""
+    directory = session.config.getoption("aha_vectors", None)
+    if directory is None:
+        return
+    from aha.conformance.corpus import CorpusError
+    from aha.conformance.generate import load_trusted
+
+    try:
+        load_trusted(directory)
+    except CorpusError as exc:
+        pytest.exit(f"aha: the vectors cannot be trusted: {exc}", returncode=2)
