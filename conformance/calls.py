@@ -13,7 +13,9 @@ import numpy as np
 from aha.reference import AHAConfig
 
 from . import tolerance
-from .operations import WrongReturn, operation
+from .errormap import error_map
+from .isolation import NotAnArray
+from .operations import GRAD, WrongReturn, operation
 from .protocol import Adapter
 from .tolerance import Comparison
 
@@ -28,12 +30,23 @@ AXES = {
 }
 
 
+# Outputs that are binary64 values whatever the dtype under test: s and its gradient
+# (PREC-4, GRAD-4; H3a).
+BINARY64 = ("s", f"{GRAD}span_scale")
+
+
 class CheckFailed(Exception):
     """A check failed; ``comparisons`` holds the measured errors, if any were measured."""
 
-    def __init__(self, message: str, comparisons: list[Comparison] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        comparisons: list[Comparison] | None = None,
+        error_maps: dict[str, np.ndarray] | None = None,
+    ) -> None:
         super().__init__(message)
         self.comparisons = comparisons or []
+        self.error_maps = error_maps or {}  # output -> |impl − ref| map (errormap.py)
 
 
 def call_adapter(
@@ -68,23 +81,26 @@ def expect(
                 )
             comparisons.append(tolerance.compare_plan(name, actual, oracle_value))
         else:
-            if name != "s" and actual.dtype.name != dtype:
+            if name not in BINARY64 and actual.dtype.name != dtype:
                 raise CheckFailed(
                     f"{name} has dtype {actual.dtype.name}, expected {dtype} "
                     f"(PREC-4: outputs have the dtype of the inputs)"
                 )
-            comparisons.append(
-                tolerance.compare(name, actual, oracle_value, dtype, baseline.get(name, 0.0))
-            )
+            # Gradients have their own table (GRAD-6); H3a.
+            compare = tolerance.compare_gradient if name.startswith(GRAD) else tolerance.compare
+            comparisons.append(compare(name, actual, oracle_value, dtype, baseline.get(name, 0.0)))
     failed = [c for c in comparisons if not c.ok]
     if failed:
-        raise CheckFailed("; ".join(describe(c) for c in failed), comparisons)
+        maps = {c.name: error_map(got[c.name], want[c.name]) for c in failed}
+        raise CheckFailed("; ".join(describe(c) for c in failed), comparisons, maps)
     return comparisons
 
 
 def _array(name: str, value: Any) -> np.ndarray:
     """``value`` itself when it is a NumPy array (spec/conformance.md section 1: outputs
     cross as NumPy arrays; a list or a framework tensor is a failure, not converted)."""
+    if isinstance(value, NotAnArray):  # what a worker process sends back for it
+        raise CheckFailed(f"{name} is not a NumPy array: {value.type}")
     if not isinstance(value, np.ndarray):
         raise CheckFailed(
             f"{name} is not a NumPy array: {type(value).__module__}.{type(value).__qualname__}"

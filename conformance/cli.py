@@ -1,19 +1,29 @@
-"""The ``aha`` command: ``aha conform`` and ``aha vectors generate|verify``."""
+"""The ``aha`` command: ``aha conform``, ``aha vectors generate|verify`` and the commands
+other modules register (zoo, plot). Every value is checked before a run starts."""
 
 from __future__ import annotations
 
 import argparse
+import math
+import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+from aha.reference import SPEC_VERSION
 
 from . import corpus, plot_cli, report
 from . import zoo as zoo_cli  # H6: aha zoo
 from .generate import generate, verify
-from .protocol import DTYPES, AdapterLoadError, load_adapter
+from .isolation import ISOLATIONS
+from .protocol import AdapterLoadError, load_adapter
 from .runner import FAIL, Result, Settings, run
+from .selection import parse_capabilities, parse_dtypes
+
+DEFAULTS = Settings(adapter="numpy")  # the defaults the options show (written once, there)
 
 
 class Progress:
@@ -40,52 +50,94 @@ class Progress:
         self.stream.flush()
 
 
-def _dtypes(text: str | None) -> tuple[str, ...] | None:
-    if not text:
-        return None
-    chosen = tuple(d.strip() for d in text.split(",") if d.strip())
-    unknown = [d for d in chosen if d not in DTYPES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown dtype {unknown[0]!r}; choose from {DTYPES}")
-    return chosen
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a parser whose ValueError names the problem."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"must be a finite number of seconds > 0, got {text}")
+    return value
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # a deadline (timeout, CI) ends the run like Ctrl-C: with a report
 
 
 def conform(args: argparse.Namespace) -> int:
     try:
+        settings = Settings(
+            adapter=args.adapter,
+            dtypes=args.dtype,
+            max_examples=args.max_examples,
+            seed=args.seed,
+            case=args.case,
+            vectors=args.vectors,
+            time_limit=args.time_limit,
+            failures_dir=args.failures_dir,
+            properties=not args.no_properties,
+            isolation=args.isolation,
+            require=args.require,
+        )
+        if args.report:
+            report.check_writable(args.report)
+    except ValueError as exc:
+        print(f"aha conform: {exc}", file=sys.stderr)
+        return report.EXIT_USAGE
+    try:
         adapter = load_adapter(args.adapter)
     except AdapterLoadError as exc:
         print(f"aha conform: {exc}", file=sys.stderr)
-        return 2
-    settings = Settings(
-        adapter=args.adapter,
-        dtypes=args.dtype,
-        max_examples=args.max_examples,
-        seed=args.seed,
-        case=args.case,
-        vectors=args.vectors,
-        time_limit=args.time_limit,
-        failures_dir=args.failures_dir,
-        properties=not args.no_properties,
-    )
+        return report.EXIT_USAGE
     start = time.perf_counter()
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        loaded, results = run(adapter, settings, progress=Progress())
+        done = run(adapter, settings, progress=Progress())
     except corpus.CorpusError as exc:
         print(f"aha conform: the vectors cannot be trusted: {exc}", file=sys.stderr)
-        return 2
-    if not results:
+        return report.EXIT_USAGE
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if not done.checks:
         print(f"aha conform: no check matches --case {args.case!r}", file=sys.stderr)
-        return 2
-    data = report.to_json(adapter, settings, loaded, results, time.perf_counter() - start)
-    print(report.console(data, results))
+        return report.EXIT_USAGE
+    data = report.to_json(
+        adapter, settings, done.corpus, done.results, time.perf_counter() - start, done.interrupted
+    )
+    print(report.console(data, done.results))
     if args.report:
-        json_path, md_path = report.write(args.report, data, results)
-        print(f"report: {json_path} and {md_path}")
-    return 0 if report.conforms(results) else 1
+        written = report.write(args.report, data, done.results)
+        print("report: " + " and ".join(str(p) for p in written))
+    return int(data["exit_status"])
 
 
 def vectors_generate(args: argparse.Namespace) -> int:
-    out = args.out or corpus.default_dir()
+    shipped = corpus.default_dir()
+    out = args.out or shipped
+    if out.resolve() == shipped.resolve() and not args.overwrite_shipped:
+        print(
+            f"aha vectors generate: {shipped} is the installed corpus; give --out DIR, or "
+            f"--overwrite-shipped to rewrite it",
+            file=sys.stderr,
+        )
+        return report.EXIT_USAGE
     count = generate(out)
     print(f"wrote {count} cases to {out}")
     return 0
@@ -111,6 +163,9 @@ def parser() -> argparse.ArgumentParser:
         prog="aha",
         description="AdaptiveHybridAttention: conformance runs and golden vectors (spec/AHA.md).",
     )
+    top.add_argument(
+        "--version", action="version", version=f"aha {report.aha_version()} (spec {SPEC_VERSION})"
+    )
     commands = top.add_subparsers(dest="command", required=True)
 
     c = commands.add_parser("conform", help="check an implementation against the spec")
@@ -123,33 +178,54 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--dtype",
-        type=_dtypes,
+        type=_checked(parse_dtypes),
         default=None,
         help="comma-separated dtypes to check (default: every dtype the adapter claims)",
     )
-    c.add_argument("--report", type=Path, help="write a JSON report here and Markdown beside it")
+    c.add_argument(
+        "--report",
+        type=Path,
+        help="write the report here: X.json (and X.md beside), X.md or X.html (and X.json)",
+    )
     c.add_argument(
         "--max-examples",
-        type=int,
-        default=15,
-        help="Hypothesis examples per property and dtype (default 15)",
+        type=_checked(_at_least_one),
+        default=DEFAULTS.max_examples,
+        help=f"Hypothesis examples per property and dtype (default {DEFAULTS.max_examples})",
     )
-    c.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
+    c.add_argument(
+        "--seed", type=int, default=DEFAULTS.seed, help=f"Hypothesis seed (default {DEFAULTS.seed})"
+    )
     c.add_argument("--case", help="run only this case id or property (glob patterns allowed)")
     c.add_argument("--vectors", type=Path, help="a corpus directory (default: the shipped one)")
     c.add_argument(
         "--time-limit",
-        type=float,
-        default=60.0,
-        help="seconds allowed per golden case and per adapter call (default 60)",
+        type=_checked(_seconds),
+        default=DEFAULTS.time_limit,
+        help=f"seconds allowed per adapter call (default {DEFAULTS.time_limit:g}); a call past "
+        f"it is killed, and an operation that misses it twice in a row is skipped",
     )
     c.add_argument(
         "--failures-dir",
         type=Path,
-        default=Path("aha-failures"),
+        default=DEFAULTS.failures_dir,
         help="where shrunk counterexamples are saved as vectors",
     )
     c.add_argument("--no-properties", action="store_true", help="golden vectors only")
+    c.add_argument(
+        "--isolation",
+        choices=ISOLATIONS,
+        default=DEFAULTS.isolation,
+        help="process (default): the adapter runs in a worker process that is killed on a "
+        "deadline and restarted after a crash; none: in the harness's process, for debugging",
+    )
+    c.add_argument(
+        "--require",
+        type=_checked(parse_capabilities),
+        default=frozenset(),
+        help="comma-separated capabilities the adapter must claim (e.g. layer,float16); one "
+        "it does not claim fails the run",
+    )
     c.set_defaults(func=conform)
 
     zoo_cli.add_parser(commands)  # H6: aha zoo (conformance/zoo.py)
@@ -157,7 +233,12 @@ def parser() -> argparse.ArgumentParser:
     v = commands.add_parser("vectors", help="generate or verify golden vectors")
     vc = v.add_subparsers(dest="action", required=True)
     g = vc.add_parser("generate", help="regenerate the corpus from the reference")
-    g.add_argument("--out", type=Path, help="target directory (default: the shipped corpus)")
+    g.add_argument("--out", type=Path, help="target directory")
+    g.add_argument(
+        "--overwrite-shipped",
+        action="store_true",
+        help="rewrite the installed corpus (conformance/vectors/) when no --out is given",
+    )
     g.set_defaults(func=vectors_generate)
     r = vc.add_parser("verify", help="check checksums and re-derive every expected result")
     r.add_argument("directory", nargs="?", type=Path)

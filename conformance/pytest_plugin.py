@@ -17,19 +17,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("aha", "AHA conformance (pytest --pyargs aha.conformance)")
     group.addoption(
         "--aha-adapter",
-        default="numpy",
-        help="adapter to check: built-in name, module:attr or entry point",
+        default=None,
+        help="adapter to check (required): a built-in name such as numpy, module:attr or "
+        "an entry point",
     )
     group.addoption("--aha-dtype", default=None, help="comma-separated dtypes (default: claimed)")
     group.addoption(
         "--aha-max-examples",
         type=int,
-        default=15,
-        help="Hypothesis examples per property and dtype",
+        default=None,
+        help="Hypothesis examples per property and dtype (default: as aha conform)",
     )
     group.addoption("--aha-seed", type=int, default=0)
     group.addoption("--aha-case", default=None, help="case id, property name or glob")
     group.addoption("--aha-vectors", type=Path, default=None, help="corpus directory")
+
+
+NO_ADAPTER = (
+    "aha: name the implementation to check: pytest --pyargs aha.conformance --aha-adapter NAME "
+    "(a built-in name such as numpy or torch, module:attr, or an entry point of group "
+    "aha.adapters)"
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run of these checks without an adapter is a usage error (exit 4), not a silent run
+    of the reference against itself. The plugin is loaded by every pytest run, so only runs
+    that name aha.conformance are asked for one."""
+    named = any(str(arg).startswith("aha.conformance") for arg in config.args)
+    if named and not config.getoption("aha_adapter"):
+        raise pytest.UsageError(NO_ADAPTER)
 
 
 def _session(config: pytest.Config) -> tuple[Any, Any, list[Any]]:
@@ -37,24 +54,27 @@ def _session(config: pytest.Config) -> tuple[Any, Any, list[Any]]:
     cached = getattr(config, "_aha_session", None)
     if cached is None:
         from aha.conformance import corpus
-        from aha.conformance.cli import _dtypes
         from aha.conformance.generate import load_trusted
         from aha.conformance.protocol import AdapterLoadError, load_adapter
         from aha.conformance.runner import Settings, plan_checks
+        from aha.conformance.selection import parse_dtypes
 
         spec = config.getoption("aha_adapter")
+        if not spec:  # the plugin is loaded everywhere; only these tests need an adapter
+            pytest.exit(NO_ADAPTER, returncode=pytest.ExitCode.USAGE_ERROR)
         try:
             adapter = load_adapter(spec)
-        except AdapterLoadError as exc:
-            raise pytest.UsageError(f"--aha-adapter: {exc}") from None
-        settings = Settings(
-            adapter=spec,
-            dtypes=_dtypes(config.getoption("aha_dtype")),
-            max_examples=config.getoption("aha_max_examples"),
-            seed=config.getoption("aha_seed"),
-            case=config.getoption("aha_case"),
-            vectors=config.getoption("aha_vectors"),
-        )
+            examples = config.getoption("aha_max_examples")
+            settings = Settings(
+                adapter=spec,
+                dtypes=parse_dtypes(config.getoption("aha_dtype")),
+                seed=config.getoption("aha_seed"),
+                case=config.getoption("aha_case"),
+                vectors=config.getoption("aha_vectors"),
+                **({} if examples is None else {"max_examples": examples}),
+            )
+        except (AdapterLoadError, ValueError) as exc:
+            pytest.exit(f"aha: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
         try:  # a corpus that cannot be trusted stops the session, exit 2 (spec/vectors.md)
             loaded = load_trusted(settings.vectors)
         except corpus.CorpusError as exc:

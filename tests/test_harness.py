@@ -130,7 +130,8 @@ class Misbehaving(ReferenceAdapter):
 def test_misbehaviour_becomes_a_failed_check(how: str, status: str, message: str) -> None:
     adapter = Misbehaving(how)
     settings = Settings(adapter="x", dtypes=("float64",), time_limit=0.5, case="local/causal")
-    (check,) = plan_checks(adapter, corpus.load(), settings)
+    check, integrity = plan_checks(adapter, corpus.load(), settings)
+    assert integrity.id == "inputs-unchanged/local"
     result = run_check(check, adapter, settings)
     assert result.status == status and message in result.message, result.message
 
@@ -145,7 +146,9 @@ def test_misbehaviour_in_properties_does_not_stop_the_run(tmp_path: Path) -> Non
         failures_dir=tmp_path,
     )
     results = [
-        run_check(c, adapter, settings) for c in plan_checks(adapter, corpus.load(), settings)
+        run_check(c, adapter, settings)
+        for c in plan_checks(adapter, corpus.load(), settings)
+        if c.source == "property"
     ]
     assert results and all(r.status == FAIL for r in results)
     assert all("kernel exploded" in r.message for r in results)
@@ -184,7 +187,8 @@ def test_a_property_failure_is_shrunk_saved_and_reproducible(tmp_path: Path) -> 
         "30",
         tmp=tmp_path,
     )
-    (result,) = report["results"]
+    result, integrity = report["results"]
+    assert integrity["check"] == "inputs-unchanged/local" and integrity["status"] == PASS
     assert code == 1 and result["status"] == FAIL and result["saved"]
     saved = Path(result["saved"])
     (case,) = corpus.load(saved).cases
@@ -260,8 +264,13 @@ def test_vectors_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["vectors", "generate", "--out", str(tmp_path)]) == 0
     assert main(["vectors", "verify", str(tmp_path)]) == 0
     (tmp_path / "manifest.json").write_text("{}")
-    assert main(["vectors", "verify", str(tmp_path)]) == 1
+    assert main(["vectors", "verify", str(tmp_path)]) == 2
     assert "schema_version" in capsys.readouterr().out
+    shipped = corpus.default_dir() / "manifest.json"
+    before = shipped.stat().st_mtime_ns
+    assert main(["vectors", "generate"]) == 2  # the installed corpus, not told to overwrite it
+    assert "--overwrite-shipped" in capsys.readouterr().err
+    assert shipped.stat().st_mtime_ns == before
 
 
 def test_console_script_is_installed() -> None:

@@ -18,7 +18,7 @@ CITATION = re.compile(
     r"-\d+)\b"
 )
 # Clauses about judging implementations live in conformance/, every other one in reference/.
-CONFORMANCE_CLAUSES = {"PREC-3", "PREC-5"}
+CONFORMANCE_CLAUSES = {"PREC-3", "PREC-5", "PREC-6"}
 
 
 def spec_clauses() -> dict[str, bool]:
