@@ -59,9 +59,10 @@ def local_cases() -> Iterator[Case]:
         config=c1,
         inputs=with_d_out(lambda rng: core(rng, 2, 2, 9, 4, 6, span=[0.4375, 0.8125])),
     )
-    # τ0 = 1/2, α = 1, τmin = 7/8: s = 13/16 is free (τ = 21/16), s = 3/16 is clamped.
-    c2 = {"window": 8, "max_rel_dist": 8, "temperature": 0.5, "temp_scale": 1.0}
-    c2 |= {"min_temperature": 0.875}
+    # τ0 = 1/2, α = 1, τmin = 7/8: s = 13/16 is free (τ = 21/16), s = 5/16 is clamped
+    # (τ0 + α·s = 13/16); min_window 3 keeps its reach at 3, so τ still moves its weights.
+    c2 = {"window": 8, "min_window": 3, "max_rel_dist": 8, "temperature": 0.5}
+    c2 |= {"temp_scale": 1.0, "min_temperature": 0.875}
     yield valid(
         id="local_vjp/clamp-active",
         kind="local_vjp",
@@ -69,7 +70,7 @@ def local_cases() -> Iterator[Case]:
         clauses="GRAD-2 PLAN-4",
         flags="grad-through-clamp",
         config=c2,
-        inputs=with_d_out(lambda rng: core(rng, 2, 2, 8, 4, 8, span=[0.8125, 0.1875])),
+        inputs=with_d_out(lambda rng: core(rng, 2, 2, 8, 4, 8, span=[0.8125, 0.3125])),
     )
     c3 = {"window": 8, "max_rel_dist": 8, "causal": True, "temp_scale": 0.5}
     yield valid(
@@ -82,7 +83,13 @@ def local_cases() -> Iterator[Case]:
         config=c3,
         inputs=with_d_out(
             lambda rng: core(
-                rng, 3, 2, 8, 4, 8, span=[0.6875, 0.9375, 0.5625],
+                rng,
+                3,
+                2,
+                8,
+                4,
+                8,
+                span=[0.6875, 0.9375, 0.5625],
                 mask=masks("00011111", "00000000", "11111100"),
             )
         ),
@@ -117,9 +124,7 @@ def global_cases() -> Iterator[Case]:
         clauses="GRAD-3 GLOBAL-4 CAUSAL-1",
         flags="grad-masked-rows",
         config={"window": 4, "max_rel_dist": 4, "causal": True},
-        inputs=with_d_out(
-            lambda rng: core(rng, 2, 2, 8, 4, 4, mask=masks("00011111", "00000011"))
-        ),
+        inputs=with_d_out(lambda rng: core(rng, 2, 2, 8, 4, 4, mask=masks("00011111", "00000011"))),
     )
     yield valid(
         id="global_vjp/tile-crossing",
