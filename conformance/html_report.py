@@ -21,9 +21,9 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from .errormap import MAX_SIDE
+from .plot import integer_ticks
 
 TEMPLATE = "report.html"
 # Statuses of a check (runner) → the CSS class of their colour.
@@ -215,8 +215,7 @@ def _map_figure(output: str, m: np.ndarray, bound: float | None) -> dict[str, An
     ax.set_xlabel(cols, fontsize=9)
     ax.set_ylabel(rows, fontsize=9)
     ax.tick_params(labelsize=8)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    integer_ticks(ax)
     if m.shape[0] == 1:
         ax.set_yticks([])
     label = "log10(|Δ| / bound)" if bound else "log10(|Δ| / max)"

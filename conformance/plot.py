@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from textwrap import fill
 from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure, SubFigure
+from matplotlib.ticker import MaxNLocator
 
 from aha.reference import AHAConfig, global_attention, hybrid_layer, local_attention, plan
 from aha.reference.layer import layer_norm, linear, split_heads
@@ -200,15 +202,18 @@ def figure(
         return fig
     heads = min(scene.heads, max_heads)
     rows = 2 + len(scene.span_scales)
+    width = 2.3 * heads + 1.6
     if not with_plan:
-        fig = Figure(figsize=(2.3 * heads + 1.6, 2.2 * rows), layout="constrained")
+        fig = Figure(figsize=(width, 2.2 * rows), layout="constrained")
         draw_attention(fig, scene, heads)
         return fig
-    fig = Figure(figsize=(2.3 * heads + 1.6, 2.2 * rows + 2.9), layout="constrained")
-    grid = fig.add_gridspec(2, 1, height_ratios=[2.2 * rows, 2.9])
+    plan_rows = 1 if heads >= 3 else 2  # a narrow grid gets the plan as 2 × 2 panels
+    plan_height = 2.9 * plan_rows
+    fig = Figure(figsize=(max(width, 5.6), 2.2 * rows + plan_height), layout="constrained")
+    grid = fig.add_gridspec(2, 1, height_ratios=[2.2 * rows, plan_height])
     top, bottom = fig.add_subfigure(grid[0]), fig.add_subfigure(grid[1])
     draw_attention(top, scene, heads)
-    draw_plan(bottom, scene.config, scene.seq_len, scene.span_scales)
+    draw_plan(bottom, scene.config, scene.seq_len, scene.span_scales, plan_rows)
     return fig
 
 
@@ -222,7 +227,8 @@ def draw_attention(fig: Figure | SubFigure, scene: Scene, heads: int) -> None:
     axes = fig.subplots(rows, heads, squeeze=False)
     hidden = 0 if scene.mask is None else int((~scene.mask).sum())
     padded = f"; {hidden} padded key(s) hidden (MASK-2)" if hidden else ""
-    fig.suptitle(scene.title + padded, fontsize=11)
+    chars = int(8 * max(2.3 * heads + 1.6, 5.6))  # about 8 characters per inch at 11 pt
+    fig.suptitle(fill(scene.title + padded, width=chars), fontsize=11)
     image = None
     for h in range(heads):
         axes[0, h].set_title(f"head {h}", fontsize=10)
@@ -235,7 +241,7 @@ def draw_attention(fig: Figure | SubFigure, scene: Scene, heads: int) -> None:
     for row, s in enumerate(scene.span_scales, start=1):
         own = " (case's s)" if s == scene.own_scale else ""
         label = (
-            f"local s={s:.3g}{own}\nw={p.window[row - 1]} ρ={p.reach[row - 1]} "
+            f"local s={s!r}{own}\nw={p.window[row - 1]} ρ={p.reach[row - 1]} "
             f"τ={p.temperature[row - 1]:.2f} g={p.gain[row - 1]:.2f}\nquery i"
         )
         axes[row, 0].set_ylabel(label, fontsize=9)
@@ -250,7 +256,14 @@ def draw_attention(fig: Figure | SubFigure, scene: Scene, heads: int) -> None:
 def _weights_panel(ax: Axes, w: np.ndarray, norm: PowerNorm) -> Any:
     image = ax.imshow(w, cmap="magma", norm=norm, interpolation="nearest")
     ax.tick_params(labelsize=7)
+    integer_ticks(ax)
     return image
+
+
+def integer_ticks(ax: Axes) -> None:
+    """Ticks on whole positions only: rows and columns of a picture are indices."""
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, min_n_ticks=1))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, min_n_ticks=1))
 
 
 def _band_edges(ax: Axes, reach: int, seq_len: int) -> None:
@@ -266,7 +279,7 @@ def _band_edges(ax: Axes, reach: int, seq_len: int) -> None:
 def _bias_panel(ax: Axes, table: np.ndarray, reach: np.ndarray) -> None:
     r = (table.shape[0] + 1) // 2
     offset = np.arange(-(r - 1), r)
-    ax.plot(offset, table, color="#5b2a86", lw=1.2)
+    ax.plot(offset, table, color="#5b2a86", lw=1.2, marker="o", ms=2.5)
     for rho in sorted(set(reach.tolist())):
         ax.axvspan(-(rho - 1), rho - 1, color="#f4a259", alpha=0.12)
     ax.axhline(0, color="grey", lw=0.5)
@@ -275,7 +288,11 @@ def _bias_panel(ax: Axes, table: np.ndarray, reach: np.ndarray) -> None:
 
 
 def draw_plan(
-    fig: Figure | SubFigure, config: AHAConfig, seq_len: int, marks: Sequence[float]
+    fig: Figure | SubFigure,
+    config: AHAConfig,
+    seq_len: int,
+    marks: Sequence[float],
+    rows: int = 1,
 ) -> None:
     """window, reach, temperature and gain against s ∈ [0, 1] (PLAN-2 .. PLAN-5); dotted
     verticals at ``marks``."""
@@ -291,7 +308,7 @@ def draw_plan(
         ),
         ("gain g", p.gain, f"score_scale={config.score_scale!r}"),
     ]
-    axes = fig.subplots(1, 4)
+    axes = np.ravel(fig.subplots(rows, 4 // rows))
     fig.suptitle(f"plan against s (T={seq_len})", fontsize=11)
     for ax, (name, values, note) in zip(axes, panels, strict=True):
         ax.plot(s, values, color="#1f6f8b", lw=1.4, drawstyle="steps-post")
