@@ -1,9 +1,10 @@
 """Vector-Jacobian products of the two branches in the second evaluation order (ORDER-1).
 
 The same gradients as ``gradients.local_attention_vjp`` and ``global_attention_vjp``
-(GRAD-1 .. GRAD-3), accumulated one query block at a time over the block's key window: dq of
-a block is complete when the block is done; dk, dv and the bias table collect the
-contributions of every block whose window holds them. No [T, T] array is built.
+(GRAD-1 .. GRAD-4), with the same validation and the same ``dtype`` baseline (GRAD-6),
+accumulated one query block at a time over the block's key window: dq of a block is complete
+when the block is done; dk, dv, the bias table and ∂/∂τ collect the contributions of every
+block whose window holds them. No [T, T] array is built.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from . import validate
-from .attention import masked_softmax
+from .attention import Precision, masked_softmax, precision
 from .config import AHAConfig
+from .gradients import cotangent
 from .plan import plan, temperature_slope
 from .scalable import (
     block_size,
@@ -33,13 +35,15 @@ def local_attention_vjp_blocked(
     span_scale: Any,
     rel_bias: Any,
     config: AHAConfig,
-    key_padding_mask: Any,
-    d_out: Any,
+    key_padding_mask: Any = None,
+    d_out: Any = None,  # required; a default only so the mask before it can have one
     *,
+    dtype: Any = np.float64,
     block: int | None = None,
 ) -> dict[str, np.ndarray]:
     """``local_attention_vjp`` over the band only, in query blocks: gradients for q, k, v,
-    span_scale and rel_bias, in binary64.
+    span_scale and rel_bias (GRAD-4); ``dtype`` as there (GRAD-6), ``block`` as in
+    ``local_attention_blocked``.
 
     s receives gradient only through the temperature, none where the τmin clamp holds
     (GRAD-1, GRAD-2).
@@ -48,13 +52,16 @@ def local_attention_vjp_blocked(
         q, k, v, rel_bias, config, key_padding_mask
     )
     s = validate.span_scale(span_scale, q.shape[0])
+    d_out = cotangent("d_out", d_out, q, "B, H, T, Dh")
+    prec = precision(dtype)
     p = plan(s, q.shape[2], config)
     size = block_size(block, q.shape[1], q.shape[2], local=True)
     grads, d_temperature = _vjp_blocked(
-        q, k, v, rel_bias, config, mask, d_out, size, p.gain, p.temperature, p.reach
+        q, k, v, rel_bias, config, mask, d_out, prec, size, p.gain, p.temperature, p.reach
     )
-    grads["span_scale"] = temperature_slope(s, config) * d_temperature
-    return grads
+    out = {name: g.astype(prec.storage) for name, g in grads.items()}
+    out["span_scale"] = temperature_slope(s, config) * d_temperature.astype(np.float64)
+    return out
 
 
 def global_attention_vjp_blocked(
@@ -63,19 +70,23 @@ def global_attention_vjp_blocked(
     v: Any,
     rel_bias: Any,
     config: AHAConfig,
-    key_padding_mask: Any,
-    d_out: Any,
+    key_padding_mask: Any = None,
+    d_out: Any = None,  # required; a default only so the mask before it can have one
     *,
+    dtype: Any = np.float64,
     block: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """``global_attention_vjp`` in query blocks: gradients for q, k, v and rel_bias (GRAD-3)."""
+    """``global_attention_vjp`` in query blocks: gradients for q, k, v and rel_bias (GRAD-3,
+    GRAD-4); ``dtype`` and ``block`` as in ``local_attention_vjp_blocked``."""
     q, k, v, rel_bias, mask, config = validate.attention_inputs(
         q, k, v, rel_bias, config, key_padding_mask
     )
+    d_out = cotangent("d_out", d_out, q, "B, H, T, Dh")
+    prec = precision(dtype)
     size = block_size(block, q.shape[1], q.shape[2], local=False)
     ones = np.ones(q.shape[0])  # GLOBAL-3: no gain and no temperature
-    grads, _ = _vjp_blocked(q, k, v, rel_bias, config, mask, d_out, size, ones, ones, None)
-    return grads
+    grads, _ = _vjp_blocked(q, k, v, rel_bias, config, mask, d_out, prec, size, ones, ones, None)
+    return {name: g.astype(prec.storage) for name, g in grads.items()}
 
 
 def _vjp_blocked(
@@ -85,31 +96,34 @@ def _vjp_blocked(
     rel_bias: np.ndarray,
     config: AHAConfig,
     mask: np.ndarray | None,
-    d_out: Any,
+    d_out: np.ndarray,
+    prec: Precision,
     block: int,
     gain: np.ndarray,
     temperature: np.ndarray,
     reach: np.ndarray | None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Backward of out = softmax_visible(Z) V, Z = (g·scale·QKᵀ + bias) / τ, block by block."""
-    f64 = np.dtype(np.float64)
-    q, k, v, rel_bias = (a.astype(f64) for a in (q, k, v, rel_bias))
-    d_out = validate.float_array("d_out", d_out, "B, H, T, Dh").astype(f64)
-    validate.same_shape("d_out", d_out, "q", q)
+    """Backward of out = softmax_visible(Z) V, Z = (g·scale·QKᵀ + bias) / τ, block by block.
+
+    Computes in ``prec.compute`` from operands in the storage dtype, as
+    ``gradients.attend_vjp`` does, and stores each gradient in the storage dtype (PREC-2).
+    """
+    dt = prec.compute
+    q, k, v, rel_bias, d_out = (prec.round(a) for a in (q, k, v, rel_bias, d_out))
     B, H, T, Dh = q.shape
     R = (rel_bias.shape[1] + 1) // 2
-    g = gain * config.softmax_scale(Dh)
+    g = (gain * config.softmax_scale(Dh)).astype(dt)
+    tau = temperature.astype(dt)
     dq, dk, dv = np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
-    d_table = np.zeros(H * rel_bias.shape[1])
-    d_temperature = np.zeros(B)
+    d_table = np.zeros(H * rel_bias.shape[1], dtype=dt)  # [H·(2R−1)], in the compute dtype
+    d_temperature = np.zeros(B, dtype=dt)
     for b in range(B):
         rho = None if reach is None else int(reach[b])
-        tau = temperature[b]
         for group in query_groups(np.arange(T), block, banded=reach is not None):
             lo, hi = key_window(group.start, group.stop - 1, T, rho, config.causal)
             pos = np.arange(group.start, group.stop)
             index = window_bias_index(pos, lo, hi, R)
-            z = window_logits(q[b, :, group], k[b, :, lo:hi], rel_bias, index, g[b], tau)
+            z = window_logits(q[b, :, group], k[b, :, lo:hi], rel_bias, index, g[b], tau[b])
             visible = window_visibility(
                 pos, lo, hi, rho, config.causal, None if mask is None else mask[b]
             )
@@ -118,16 +132,17 @@ def _vjp_blocked(
             # Softmax backward; invisible entries and fully masked rows have weight 0, so
             # dz = 0 there and they pass no gradient (GRAD-3).
             dz = weights * (d_weights - (weights * d_weights).sum(axis=-1, keepdims=True))
-            d_scores = dz * (g[b] / tau)
+            d_scores = dz * (g[b] / tau[b])
             dq[b, :, group] = d_scores @ k[b, :, lo:hi]
             dk[b, :, lo:hi] += d_scores.swapaxes(-1, -2) @ q[b, :, group]
             dv[b, :, lo:hi] += weights.swapaxes(-1, -2) @ d_out[b, :, group]
-            # The table entry of (i, j) collects the gradient of every pair that reads it.
+            # The table entry of (i, j) collects the gradient of every pair that reads it;
+            # a block's sum is added to the table in the compute dtype, as a tiled kernel would.
             per_head = index[None] + rel_bias.shape[1] * np.arange(H)[:, None, None]
             d_table += np.bincount(
-                per_head.ravel(), weights=(dz / tau).ravel(), minlength=d_table.size
-            )
+                per_head.ravel(), weights=(dz / tau[b]).ravel(), minlength=d_table.size
+            ).astype(dt)
             # z = a / τ, so ∂z/∂τ = −z / τ; only visible entries count.
-            d_temperature[b] -= (dz * np.where(visible, z, 0.0)).sum() / tau
+            d_temperature[b] -= (dz * np.where(visible, z, 0.0)).sum() / tau[b]
     grads = {"q": dq, "k": dk, "v": dv, "rel_bias": d_table.reshape(H, -1)}
-    return grads, d_temperature
+    return {name: prec.round(a) for name, a in grads.items()}, d_temperature

@@ -185,6 +185,40 @@ def test_blocked_vjp_is_dense(data: st.DataObject, kind: str) -> None:
     compare(f"{kind}_vjp", cfg, inputs, block=data.draw(blocks(T), label="block"))
 
 
+@pytest.mark.clause("ORDER-1", "GRAD-4", "GRAD-6", "PREC-2")
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    kind=st.sampled_from(["local", "global"]),
+    dtype=st.sampled_from(["float32", "float16", "bfloat16"]),
+)
+def test_blocked_vjp_baseline_is_as_good_as_the_dense_one(
+    data: st.DataObject, kind: str, dtype: str
+) -> None:
+    """The gradients' baseline d (GRAD-6) in the blocked order sets a tolerance as the dense
+    one does: its error from the oracle is at most twice the dense baseline's, plus 4 ulp of
+    d at the gradient's scale (sums over blocks round in another order)."""
+    cfg, inputs = draw_case(data, kind, dtype=dtype)
+    seed = data.draw(st.integers(0, 2**32 - 1), label="d_out seed")
+    inputs["d_out"] = grid(seed, inputs["q"].shape) / 4  # exact in every dtype under test
+    args = positional(f"{kind}_vjp", cfg, inputs)
+    oracle = DENSE[f"{kind}_vjp"](*args)
+    dense = DENSE[f"{kind}_vjp"](*args, dtype=dtype)
+    T = inputs["q"].shape[2]
+    got = BLOCKED[f"{kind}_vjp"](*args, dtype=dtype, block=data.draw(blocks(T), label="block"))
+    assert set(got) == set(dense)
+    for name, expected in oracle.items():
+        assert got[name].dtype == dense[name].dtype, (name, got[name].dtype, dense[name].dtype)
+        ulp = float(np.finfo(dense[name].dtype).eps)
+        scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+
+        def error(a: np.ndarray, reference: np.ndarray = expected) -> float:
+            return float(np.abs(a.astype(np.float64) - reference).max(initial=0.0))
+
+        bound = 2 * error(dense[name]) + 4 * ulp * scale
+        assert error(got[name]) <= bound, f"{name}: {error(got[name]):.3g} > {bound:.3g}"
+
+
 # --- Wider draws: lengths to 300, reaches up to 80, blocks that cross the band ---
 
 
