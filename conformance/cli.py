@@ -15,11 +15,11 @@ from typing import Any, TextIO
 
 from aha.reference import SPEC_VERSION
 
-from . import corpus, plot_cli, report
+from . import corpus, exchange, plot_cli, report
 from . import zoo as zoo_cli  # H6: aha zoo
 from .generate import generate, verify
 from .isolation import ISOLATIONS
-from .protocol import AdapterLoadError, load_adapter
+from .protocol import CAPABILITIES, AdapterLoadError, load_adapter
 from .runner import FAIL, Result, Settings, run
 from .selection import parse_capabilities, parse_dtypes
 
@@ -117,6 +117,44 @@ def conform(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     if not done.checks:
         print(f"aha conform: no check matches --case {args.case!r}", file=sys.stderr)
+        return report.EXIT_USAGE
+    data = report.to_json(
+        adapter, settings, done.corpus, done.results, time.perf_counter() - start, done.interrupted
+    )
+    print(report.console(data, done.results))
+    if args.report:
+        written = report.write(args.report, data, done.results)
+        print("report: " + " and ".join(str(p) for p in written))
+    return int(data["exit_status"])
+
+
+def export_cmd(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings(
+            adapter="export",
+            dtypes=args.dtype,
+            max_examples=args.max_examples,
+            seed=args.seed,
+            case=args.case,
+            vectors=args.vectors,
+            properties=not args.no_properties,
+        )
+        count = exchange.export(args.directory, settings, args.capabilities or CAPABILITIES)
+    except (ValueError, corpus.CorpusError, OSError) as exc:
+        print(f"aha export: {exc}", file=sys.stderr)
+        return report.EXIT_USAGE
+    print(f"wrote {count} cases to {args.directory} (see spec/conformance.md section 6)")
+    return 0
+
+
+def judge_cmd(args: argparse.Namespace) -> int:
+    try:
+        if args.report:
+            report.check_writable(args.report)
+        start = time.perf_counter()
+        settings, adapter, done = exchange.judge(args.directory, args.outputs, args.name)
+    except (ValueError, exchange.ExportError, corpus.CorpusError) as exc:
+        print(f"aha judge: {exc}", file=sys.stderr)
         return report.EXIT_USAGE
     data = report.to_json(
         adapter, settings, done.corpus, done.results, time.perf_counter() - start, done.interrupted
@@ -227,6 +265,32 @@ def parser() -> argparse.ArgumentParser:
         "it does not claim fails the run",
     )
     c.set_defaults(func=conform)
+
+    e = commands.add_parser(
+        "export", help="write a run's calls as case files, for an implementation in any language"
+    )
+    e.add_argument("directory", type=Path)
+    e.add_argument(
+        "--capabilities",
+        type=_checked(parse_capabilities),
+        default=None,
+        help="what the implementation claims, comma-separated (default: everything)",
+    )
+    e.add_argument("--dtype", type=_checked(parse_dtypes), default=None)
+    e.add_argument("--max-examples", type=_checked(_at_least_one), default=DEFAULTS.max_examples)
+    e.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    e.add_argument("--case", help="only this case id or property (glob patterns allowed)")
+    e.add_argument("--vectors", type=Path, help="a corpus directory (default: the shipped one)")
+    e.add_argument("--no-properties", action="store_true", help="golden vectors only")
+    e.set_defaults(func=export_cmd)
+    j = commands.add_parser(
+        "judge", help="judge an implementation's output files for an export (as aha conform)"
+    )
+    j.add_argument("directory", type=Path, help="the directory written by aha export")
+    j.add_argument("--outputs", type=Path, required=True, help="the implementation's outputs")
+    j.add_argument("--name", default="external", help="the implementation's name in reports")
+    j.add_argument("--report", type=Path, help="as for aha conform")
+    j.set_defaults(func=judge_cmd)
 
     zoo_cli.add_parser(commands)  # H6: aha zoo (conformance/zoo.py)
 

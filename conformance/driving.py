@@ -65,7 +65,8 @@ def run_property(check: Check, calls: Calls, result: Result, settings: Settings)
         suppress_health_check=list(HealthCheck),
         verbosity=Verbosity.quiet,
         report_multiple_bugs=False,
-        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
+        phases=(Phase.explicit, Phase.reuse, Phase.generate)
+        + ((Phase.shrink,) if settings.shrink else ()),
     )(given(prop.strategy(dtype))(body))
     try:
         hypothesis.seed(settings.seed)(test)()

@@ -93,7 +93,11 @@ def verdict(
     counts = Counter(r.status for r in results)
     ran = {r.kind for r in results if r.status in (PASS, FAIL)}
     operations = [op.name for op in OPERATIONS.values() if op.name in ran]
-    dtypes = sorted({str(r.dtype) for r in results if r.status in (PASS, FAIL) and r.dtype})
+    dtypes = {
+        str(r.dtype)
+        for r in results
+        if r.status in (PASS, FAIL) and r.dtype and not OPERATIONS[r.kind].dtype_free
+    }
     covered = []
     if operations:
         covered.append(f"operations {', '.join(operations)}")
@@ -103,7 +107,7 @@ def verdict(
     if features:
         covered.append(f"masks {', '.join(features)}")
     not_covered = []
-    unclaimed_dtypes = [d for d in requested_dtypes(adapter, settings) if d not in claims]
+    unclaimed_dtypes = [d for d in settings.dtypes or () if d not in claims]
     if unclaimed_dtypes:
         not_covered.append(f"dtypes {', '.join(unclaimed_dtypes)} (not claimed)")
     unclaimed_ops = [op.name for op in OPERATIONS.values() if op.capability not in claims]

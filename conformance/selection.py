@@ -43,6 +43,7 @@ class Settings:
     isolation: str = "process"  # "process": a worker process; "none": in the harness
     require: frozenset[str] = field(default_factory=frozenset)  # capabilities that must be claimed
     tier: str = "default"  # "kernel" adds the long kernel-tier cases (H2b, kernel.py)
+    shrink: bool = True  # shrink a failing property's counterexample (off when judging files)
 
     def __post_init__(self) -> None:
         """Values are checked before a run starts, each error naming its setting."""
@@ -186,7 +187,7 @@ def _vector_checks(case: Case, dtypes: tuple[str, ...]) -> Iterator[Check]:
         yield check(case.id, None, f"no operation calls a {case.kind!r} case")
     elif case.kind == "config":  # the implementation's make_config must reject it (ERR-3, H4)
         yield check(case.id, None)
-    elif op.dtype_free and (not case.error or not case.dtypes):
+    elif op.dtype_free:
         yield check(case.id, None)  # no dtype under test (PREC-4): the plan, make_config
     elif case.error:
         usable = [d for d in dtypes if d in case.dtypes]
