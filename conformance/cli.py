@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from aha.reference import SPEC_VERSION
 
-from . import corpus, exchange, plot_cli, report
+from . import corpus, exchange, kernel, plot_cli, report
 from . import zoo as zoo_cli  # H6: aha zoo
 from .generate import generate, verify
 from .isolation import ISOLATIONS
@@ -90,7 +90,8 @@ def conform(args: argparse.Namespace) -> int:
             seed=args.seed,
             case=args.case,
             vectors=args.vectors,
-            time_limit=args.time_limit,
+            time_limit=kernel.time_limit(args.tier, args.time_limit, DEFAULTS.time_limit),
+            tier=args.tier,  # H2b: --tier kernel adds the long kernel-tier cases
             failures_dir=args.failures_dir,
             properties=not args.no_properties,
             isolation=args.isolation,
@@ -250,6 +251,14 @@ def parser() -> argparse.ArgumentParser:
         help="where shrunk counterexamples are saved as vectors",
     )
     c.add_argument("--no-properties", action="store_true", help="golden vectors only")
+    c.add_argument(  # H2b
+        "--tier",
+        choices=kernel.TIERS,
+        default="default",
+        help="default: every check of the shipped corpus up to T = 1100; kernel: also the "
+        "long kernel-tier cases (T up to 16384, Dh up to 256; per-call time limit raised to "
+        f"{kernel.KERNEL_TIME_LIMIT:g} s unless --time-limit is given)",
+    )
     c.add_argument(
         "--isolation",
         choices=ISOLATIONS,

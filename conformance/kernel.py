@@ -209,3 +209,11 @@ def sampled(case: Case, got: dict[str, Any]) -> dict[str, Any]:
 def in_tier(case: Case, tier: str) -> bool:
     """Does a run of ``tier`` include the case? The kernel tier includes the default one."""
     return tier == "kernel" or case.tier == "default"
+
+
+KERNEL_TIME_LIMIT = 120.0  # seconds per call in a kernel-tier run: T = 16384 on a CPU
+
+
+def time_limit(tier: str, given: float, default: float) -> float:
+    """The per-call time limit of a run: a kernel-tier run raises the default one."""
+    return KERNEL_TIME_LIMIT if tier == "kernel" and given == default else given
