@@ -168,7 +168,7 @@ def verify(
         loaded = corpus.load(directory)
         entries = corpus.read_manifest(directory)["cases"]
     except CorpusError as exc:
-        return str(exc).splitlines()
+        return str(exc).split("\n")  # not splitlines: a quoted value may hold U+0085 etc.
     problems = []
     if catalog_check if catalog_check is not None else directory == corpus.default_dir():
         stale = {c.id for c in catalog()} ^ {c.id for c in loaded.cases}

@@ -27,8 +27,13 @@ def validator() -> Draft202012Validator:
 
 
 def pointer(path: Any) -> str:
-    """The JSON pointer of a path of keys and indices ('' is the whole document)."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+    """The JSON pointer of a path of keys and indices ('' is the whole document); characters
+    that are not printable are escaped, so a hostile key cannot break a message's line."""
+    return "".join("/" + _printable(str(p).replace("~", "~0").replace("/", "~1")) for p in path)
+
+
+def _printable(text: str) -> str:
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def problems(manifest: Any) -> list[tuple[str, str]]:

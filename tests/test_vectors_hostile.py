@@ -169,6 +169,13 @@ def _duplicate_file(d: Path, m: Manifest) -> str:
     return "/cases/2/file"
 
 
+def _flag_with_a_line_break(d: Path, m: Manifest) -> str:
+    """Found by tests/test_fuzz_corpus.py: U+0085 split the problem's line (splitlines)."""
+    m["flags"]["\x85"] = "a flag named by a line break"
+    sign(d, m)
+    return "/flags/\\x85"
+
+
 def _unknown_flag(d: Path, m: Manifest) -> str:
     m["cases"][LOCAL]["flags"] = ["no-such-flag"]
     sign(d, m)
@@ -455,6 +462,7 @@ VARIANTS: dict[str, Callable[[Path, Manifest], str]] = {
     "duplicate-id": _duplicate_id,
     "duplicate-file": _duplicate_file,
     "unknown-flag": _unknown_flag,
+    "flag-with-a-line-break": _flag_with_a_line_break,
     # files
     "tensor-byte-flipped": _flipped_tensor_byte,
     "tensor-file-missing": _missing_file,
@@ -540,16 +548,14 @@ def test_a_hostile_corpus_is_rejected_naming_file_and_field(
 def test_the_command_exits_2_without_a_traceback(name: str, base: Path, tmp_path: Path) -> None:
     """The same, as a process: what a user sees."""
     target, field = _variant(base, tmp_path, name)
+    cli = [sys.executable, "-m", "aha.conformance.cli"]
+    plugin = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs"]
     for command in (
-        ["vectors", "verify", str(target)],
-        ["conform", "--adapter", "numpy", "--no-properties", "--vectors", str(target)],
+        [*cli, "vectors", "verify", str(target)],
+        [*cli, "conform", "--adapter", "numpy", "--no-properties", "--vectors", str(target)],
+        [*plugin, "aha.conformance", "--aha-adapter", "numpy", "--aha-vectors", str(target)],
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", "aha.conformance.cli", *command],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert done.returncode == 2, done.stdout + done.stderr
         assert "Traceback" not in done.stdout + done.stderr
         assert field in done.stdout + done.stderr
