@@ -36,7 +36,7 @@ class Settings:
     seed: int = 0
     case: str | None = None  # a case id, property name, or glob of either
     vectors: Path | None = None  # None: the corpus shipped with the package
-    time_limit: float = 15.0  # seconds per adapter call (a hang costs at most 3 of them)
+    time_limit: float = 10.0  # seconds per adapter call (a hang costs at most 3 of them)
     shrink_time: float = 3.0  # seconds spent shrinking a property's counterexample
     failures_dir: Path = Path("aha-failures")
     properties: bool = True
