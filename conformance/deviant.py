@@ -67,6 +67,7 @@ class Knobs:
     # Precision
     compute: str = "float64"  # "float32", "float16": every operation in that dtype (PREC-1)
     cast_output: bool = True  # False: outputs stay binary64 (PREC-4)
+    scales_q_in_place: bool = False  # q is scaled in the caller's array (PREC-6)
     # The layer
     heads_interleaved: bool = False  # LAYER-1
     ln_unbiased: bool = False  # LAYER-2
@@ -133,11 +134,19 @@ class DeviantAdapter(ReferenceAdapter):
     # The branches (LOCAL-1 .. LOCAL-6, GLOBAL-1 .. GLOBAL-4)
 
     def local(self, q: Any, k: Any, v: Any, s: Any, rel_bias: Any, config: Any, mask: Any) -> Any:
-        out = self.branch("local", q, k, v, rel_bias, config, mask, s)
-        return self._cast(out, q.dtype)
+        out = self._cast(self.branch("local", q, k, v, rel_bias, config, mask, s), q.dtype)
+        self._scribble(q, config)
+        return out
 
     def global_(self, q: Any, k: Any, v: Any, rel_bias: Any, config: Any, mask: Any) -> Any:
-        return self._cast(self.branch("global", q, k, v, rel_bias, config, mask, None), q.dtype)
+        out = self._cast(self.branch("global", q, k, v, rel_bias, config, mask, None), q.dtype)
+        self._scribble(q, config)
+        return out
+
+    def _scribble(self, q: np.ndarray, config: AHAConfig) -> None:
+        """The in-place pre-scaling of q some kernels do, left in the caller's array."""
+        if self.knobs.scales_q_in_place:
+            q *= q.dtype.type(config.softmax_scale(q.shape[-1]))
 
     def _cast(self, out: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return out.astype(dtype) if self.knobs.cast_output else out.astype(np.float64)

@@ -65,7 +65,7 @@ def candidates() -> Iterator[Deviation]:
 def _family(module: str, build: Callable[[Any], list[Deviation]]) -> list[Deviation]:
     try:
         return build(importlib.import_module(module))
-    except (ImportError, AttributeError):
+    except Exception:  # a family that does not load (yet) replays nothing
         return []
 
 
@@ -84,18 +84,10 @@ def _tiled(module: Any) -> list[Deviation]:
 
 
 def _gradient(module: Any) -> list[Deviation]:
-    found = []
-    for name, about in getattr(module, "GRAD_BUGS", {}).items():
-        description, clauses = (about, ()) if isinstance(about, str) else about
-        found.append(
-            Deviation(
-                f"grad:{name}",
-                description,
-                tuple(clauses),
-                factory=functools.partial(module.mutant, name),
-            )
-        )
-    return found
+    return [
+        Deviation(bug.name, bug.description, tuple(bug.clauses), factory=bug.adapter)
+        for bug in module.GRADIENT_BUGS
+    ]
 
 
 def diagnose(

@@ -336,6 +336,12 @@ MORE = (
         "PREC-1 PREC-2",
         compute="float16",
     ),
+    _d(
+        "q-scaled-in-place",
+        "q is pre-scaled in the caller's array, changing an input",
+        "PREC-6",
+        scales_q_in_place=True,
+    ),
     # LAYER
     _d(
         "layernorm-weight-bias-swapped",
@@ -379,10 +385,15 @@ DEVIATIONS: dict[str, Deviation] = {d.name: d for d in (*FLAGGED, *MORE, *ERRORS
 
 
 def mutant(name: str) -> Any:
-    """The planted-bug adapter named ``name`` (a corpus flag or a zoo deviation)."""
-    if name not in DEVIATIONS:
-        raise ValueError(f"no planted bug {name!r}; known: {sorted(DEVIATIONS)}")
-    return DEVIATIONS[name].adapter()
+    """The planted-bug adapter named ``name`` (a corpus flag or a zoo deviation); the
+    gradient flags (grad-*) are the gradient family's (conformance/grad_mutants.py)."""
+    if name in DEVIATIONS:
+        return DEVIATIONS[name].adapter()
+    if name.startswith("grad-"):
+        from . import grad_mutants
+
+        return grad_mutants.BY_NAME[name].adapter()
+    raise ValueError(f"no planted bug {name!r}; known: {sorted(DEVIATIONS)}")
 
 
 def __getattr__(name: str) -> Any:

@@ -126,26 +126,12 @@ def tiled(budget: Budget) -> list[Entry]:
 
 
 def gradient(budget: Budget) -> list[Entry]:
-    """The gradient bugs (conformance/grad_mutants.py): a ``zoo()`` of Entry-like records, or
-    ``GRAD_BUGS`` {name: description or (description, clauses)} with ``mutant(name)``."""
+    """The gradient bugs (conformance/grad_mutants.py GRADIENT_BUGS), named by their flag."""
     module = importlib.import_module("aha.conformance.grad_mutants")
-    if hasattr(module, "zoo"):
-        return [
-            Entry(e.name, "gradient", e.description, tuple(e.clauses), e.make) for e in module.zoo()
-        ]
-    entries = []
-    for name, about in module.GRAD_BUGS.items():
-        description, clauses = (about, ()) if isinstance(about, str) else about
-        entries.append(
-            Entry(
-                f"grad:{name}",
-                "gradient",
-                description,
-                tuple(clauses),
-                functools.partial(module.mutant, name),
-            )
-        )
-    return entries
+    return [
+        Entry(bug.name, "gradient", bug.description, tuple(bug.clauses), bug.adapter)
+        for bug in module.GRADIENT_BUGS
+    ]
 
 
 FAMILIES: dict[str, Callable[[Budget], list[Entry]]] = {
@@ -163,7 +149,7 @@ def entries(budget: Budget) -> tuple[list[Entry], list[str]]:
             continue
         try:
             found.extend(family(budget))
-        except (ImportError, AttributeError) as exc:
+        except Exception as exc:  # a family that does not load is reported, not fatal
             missing.append(f"{name}: not loaded ({type(exc).__name__}: {exc})")
     if budget.pattern:
         found = [e for e in found if fnmatch.fnmatchcase(e.name, budget.pattern)]
