@@ -34,6 +34,7 @@ class Property:
     requires: frozenset[str]  # capabilities beyond the kind and the dtype
     strategy: Callable[[str], st.SearchStrategy[Draw]]  # dtype -> draws
     check: Callable[[Adapter, AHAConfig, dict[str, Any], str], None]
+    dtypes: tuple[str, ...] | None = None  # run in these dtypes only (None: every one); H3a
 
 
 def _bounds(

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import envelope, kernel
 from .corpus import Case, Corpus
+from .grad_properties import GRAD_PROPERTIES
 from .isolation import ISOLATIONS
 from .operations import OPERATIONS
 from .properties import PROPERTIES, Property
@@ -131,10 +132,12 @@ def integrity_checks(kinds: set[str]) -> Iterator[Check]:
 
 
 def _property_checks(dtypes: tuple[str, ...]) -> Iterator[Check]:
-    for prop in PROPERTIES:
+    for prop in (*PROPERTIES, *GRAD_PROPERTIES):
         op = OPERATIONS[prop.kind]
         # An operation with no dtype under test (the plan, PREC-4) runs its property once.
         for dtype in ("float64",) if op.dtype_free else dtypes:
+            if prop.dtypes is not None and dtype not in prop.dtypes:
+                continue  # e.g. finite differences run in float64 only (H3a)
             requires = {*prop.requires, op.capability, *op.requires}
             if not op.dtype_free:
                 requires.add(dtype)
