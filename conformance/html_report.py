@@ -22,6 +22,7 @@ from matplotlib import colormaps
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from .diagnosis import NOTHING
 from .errormap import MAX_SIDE
 from .plot import integer_ticks
 
@@ -163,11 +164,14 @@ def _maps(record: Any, row: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 def _diagnosis(record: Any, row: dict[str, Any]) -> list[str]:
-    """The zoo's diagnosis (issue 15) as lines; absent → empty."""
-    found = row.get("diagnosis") or getattr(record, "diagnosis", None) or []
+    """The zoo's diagnosis (diagnosis.py) as lines: [] when it was not attempted, NOTHING when
+    it was and no known deviation explains the failure."""
+    found = row["diagnosis"] if "diagnosis" in row else getattr(record, "diagnosis", None)
+    if found is None:
+        return []
     if isinstance(found, str | Mapping) or is_dataclass(found):
         found = [found]
-    return [_line(item) for item in found]
+    return [_line(item) for item in found] or [NOTHING]
 
 
 def _line(item: Any) -> str:

@@ -79,6 +79,8 @@ def test_every_failing_check_has_its_error_maps_and_repro(report: dict[str, Any]
         for b64 in images:
             assert_not_blank(decoded(b64))
         assert row["repro"].split("\n")[0] in part
+        for deviation in row.get("diagnosis") or []:  # the runner's diagnosis reaches the page
+            assert f"{escape(deviation['name'])}: {escape(deviation['description'])}" in part
 
 
 def test_the_page_loads_nothing_from_outside(report: dict[str, Any]) -> None:
@@ -114,6 +116,8 @@ def test_diagnosis_is_shown_when_present_and_its_absence_tolerated(
     record = SimpleNamespace(check=row["check"], diagnosis=found)
     part = section(html_report.render(data, [record]), row["check"])
     assert f"window-off-by-one: {escape(found[0].description)} (LOCAL-1)" in part
+    row["diagnosis"] = []  # attempted, nothing matched
+    assert "no known deviation explains this" in section(html_report.render(data), row["check"])
 
 
 # --- the page in a real browser -------------------------------------------------------------
