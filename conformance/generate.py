@@ -18,6 +18,7 @@ from . import corpus, kernel, oracle, pin
 from .cases import FLAGS, catalog
 from .corpus import Case, Corpus, CorpusError
 from .errors_contract import names_argument
+from .operations import OPERATIONS
 
 MARGIN = 0.2  # PREC-5: distance of W·s from every integer in layer vectors
 REDERIVE_RTOL = 1e-12  # float64 re-derivation may differ by summation order (BLAS), no more
@@ -194,6 +195,7 @@ def _rederive(case: Case, entry: dict[str, Any]) -> list[tuple[str, str]]:
         found.append(("file", f"{entry['file']!r} is not the file of the id, {case.file!r}"))
     if case.error and entry.get("error_base") != _builtin_base(case.error):
         found.append(("error_base", f"must be {_builtin_base(case.error)}, for {case.error}"))
+    found += _input_names(case)
     try:
         if case.error:
             found += _rederive_invalid(case)
@@ -203,6 +205,23 @@ def _rederive(case: Case, entry: dict[str, Any]) -> list[tuple[str, str]]:
             found += _rederive_valid(case)
     except Exception as exc:  # whatever a forged case makes the reference do is a finding
         found.append(("", f"re-deriving it failed: {type(exc).__name__}: {exc}"))
+    return found
+
+
+def _input_names(case: Case) -> list[tuple[str, str]]:
+    """The stored inputs are those the operation takes: none unknown, none required missing
+    (an extra tensor would be ignored by every call, a silent forgery)."""
+    op = OPERATIONS.get(case.kind)
+    if op is None or case.generated is not None or case.kind == "config":
+        return []
+    known, required = set(op.arrays), set(op.arrays) - op.optional
+    found = [
+        (f"tensors/input.{name}", f"is not an input of {case.kind}")
+        for name in case.inputs
+        if name not in known
+    ]
+    if not case.error and required - set(case.inputs):
+        found.append(("tensors", f"lacks the inputs {sorted(required - set(case.inputs))}"))
     return found
 
 

@@ -290,6 +290,18 @@ def _invalid_error_renamed(d: Path, m: Manifest) -> str:
     return "/cases/4/error"
 
 
+def _unknown_input(d: Path, m: Manifest) -> str:
+    forge_tensors(d, m, LOCAL, lambda t: t.__setitem__("input.evil", np.zeros(2)))
+    sign(d, m)
+    return "/cases/1/tensors/input.evil"
+
+
+def _missing_input(d: Path, m: Manifest) -> str:
+    forge_tensors(d, m, GLOBAL, lambda t: t.pop("input.rel_bias"))
+    sign(d, m)
+    return "/cases/2/"
+
+
 def _invalid_argument_substring(d: Path, m: Manifest) -> str:
     m["cases"][INVALID]["argument"] = "ha"  # "shape" and "have" contain it; no word is "ha"
     sign(d, m)
@@ -480,6 +492,8 @@ VARIANTS: dict[str, Callable[[Path, Manifest], str]] = {
     "expected-output-dropped": _expected_dropped,
     "forged-plan-window": _plan_window_forged,
     "forged-input": _input_forged,
+    "unknown-input-resigned": _unknown_input,
+    "missing-input-resigned": _missing_input,
     "float32-input-in-valid-case": _input_float32,
     "input-not-exact-in-float16": _input_not_exact,
     "forged-config": _config_forged,
