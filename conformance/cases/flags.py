@@ -28,6 +28,12 @@ FLAGS = {
     "layernorm-wrong-eps": "LayerNorm ignores config.ln_eps",
     "span-pools-padding": "the span predictor averages over padding positions too",
     "padding-mask-inverted": "key_padding_mask is read with True meaning padding",
+    # Gradients (GRAD-1 .. GRAD-6; conformance/grad_mutants.py)
+    "grad-span-missing": "span_scale gets no gradient (τ treated as a constant)",
+    "grad-through-clamp": "s gets gradient through τ while the τmin clamp is active",
+    "grad-bias-misplaced": "the bias gradient is scattered to the wrong distance (j - i)",
+    "grad-masked-rows": "rows with no visible key pass gradient (weights treated as uniform)",
+    "grad-dq-first-tile": "dq accumulates over the first key tile only",
     # Validation
     "accepts-bad-input": "an invalid input is accepted instead of raising the typed error",
 }
