@@ -12,11 +12,11 @@ aha conform --adapter aha.conformance.mutants:window_off_by_one --case 'local/ca
     --no-properties --failures-dir "$work/failures" --report "$work/report.html" >/dev/null || status=$?
 [ "$status" -eq 1 ] || { echo "expected the planted bug to fail (exit 1), got $status" >&2; exit 1; }
 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$work/profile" \
-    --window-size=1000,1500 --screenshot="$work/full.png" "file://$work/report.html" 2>/dev/null
+    --window-size=1000,1640 --screenshot="$work/full.png" "file://$work/report.html" 2>/dev/null
 python - "$work/full.png" docs/images/report.png <<'PY'
 import sys
 from PIL import Image
 
-Image.open(sys.argv[1]).crop((0, 0, 1000, 1500)).save(sys.argv[2], optimize=True)
+Image.open(sys.argv[1]).crop((0, 0, 1000, 1640)).save(sys.argv[2], optimize=True)
 PY
 echo "wrote docs/images/aha-plot.png and docs/images/report.png"
