@@ -24,9 +24,10 @@ from aha.reference import AHAConfig
 
 from . import mutants, tolerance
 from .deviant import DeviantAdapter, Knobs
+from .errors_contract import names_argument
 from .mutants import Deviation
 from .operations import operation
-from .oracle import baseline_errors, evaluate
+from .oracle import baseline_errors, cast, evaluate
 
 NOTHING = "no known deviation explains this"
 TILES = (16, 64)  # tile sizes of the tiled-kernel family replayed
@@ -163,13 +164,14 @@ def diagnose_error(
     kind: str,
     config: AHAConfig,
     inputs: Mapping[str, Any],
-    raised: BaseException | None,
+    raised: Any,
     expected: str,
     argument: str,
 ) -> list[Deviation]:
     """The error-handling deviations (ERR-1 .. ERR-8) that behave like the implementation on an
     invalid case: both accept it, or both raise the same builtin base, naming ``argument`` or
-    not. ``expected`` is the builtin base the case requires ("ValueError" or "TypeError")."""
+    not. ``raised`` is None (accepted), an exception, or the isolation's record of one;
+    ``expected`` is the builtin base the case requires ("ValueError" or "TypeError")."""
     base = getattr(builtins, expected)
     what = _behaviour(raised, base, argument)
     op = operation(kind)
@@ -187,21 +189,90 @@ def diagnose_error(
     return found
 
 
-def _behaviour(raised: BaseException | None, base: type, argument: str) -> tuple[Any, ...]:
+def _behaviour(raised: Any, base: type, argument: str) -> tuple[Any, ...]:
+    """accepted, or raised (of ``base`` or not, naming ``argument`` or not); ``raised`` is an
+    exception or the isolation's record of one (``is_a(name)``, ``message``)."""
     if raised is None:
         return ("accepted",)
-    return ("raised", isinstance(raised, base), argument in str(raised))
+    if hasattr(raised, "is_a"):
+        return ("raised", raised.is_a(base.__name__), names_argument(raised.message, argument))
+    return ("raised", isinstance(raised, base), names_argument(str(raised), argument))
 
 
 def summary(found: list[Deviation]) -> str:
     """One line for a console: the deviations found, or NOTHING."""
-    if not found:
-        return NOTHING
-    named = "; ".join(f"{d.name}: {d.description} (see {', '.join(d.clauses)})" for d in found)
-    return f"matches a known deviation: {named}"
+    return line(as_json(found))
 
 
 def as_json(found: list[Deviation]) -> list[dict[str, Any]]:
     return [
         {"name": d.name, "description": d.description, "clauses": list(d.clauses)} for d in found
     ]
+
+
+# What the runner calls (conformance/execution.py, driving.py): never raises, JSON-ready.
+
+MAX_ELEMENTS = 1 << 20  # larger inputs are not replayed: ~90 deviations would take too long
+
+
+def _small(inputs: Mapping[str, Any]) -> bool:
+    sizes = [np.size(v) for v in inputs.values() if not isinstance(v, Mapping)]
+    sizes += [np.size(a) for v in inputs.values() if isinstance(v, Mapping) for a in v.values()]
+    return max(sizes, default=0) <= MAX_ELEMENTS
+
+
+def explain(
+    kind: str, config: Any, inputs: Mapping[str, Any], got: Mapping[str, Any], dtype: str
+) -> list[dict[str, Any]] | None:
+    """``diagnose`` as records; None when it cannot be attempted (inputs too large, a config
+    that is not an AHAConfig, a failure inside the diagnosis itself)."""
+    if not isinstance(config, AHAConfig) or not _small(inputs):
+        return None
+    try:
+        return as_json(diagnose(kind, config, inputs, got, dtype))
+    except Exception:  # the diagnosis must never stop a run
+        return None
+
+
+def explain_error(
+    kind: str,
+    config: Any,
+    inputs: Mapping[str, Any],
+    outcome: Callable[[str, Any, dict[str, Any]], Any],
+    expected: str,
+    argument: str,
+) -> list[dict[str, Any]] | None:
+    """``diagnose_error`` as records, the implementation's behaviour taken again from
+    ``outcome`` (the runner's call, whose result has ``raised``); None when it cannot be."""
+    try:
+        raised = outcome(kind, config, dict(inputs)).raised
+        return as_json(diagnose_error(kind, config, inputs, raised, expected, argument))
+    except Exception:  # the diagnosis must never stop a run
+        return None
+
+
+def explain_call(
+    call: Callable[[str, Any, dict[str, Any]], Mapping[str, Any]],
+    kind: str,
+    config: Any,
+    inputs: Mapping[str, Any],
+    dtype: str,
+) -> list[dict[str, Any]] | None:
+    """For a property's failing draw: the implementation's outputs there (``call``), diagnosed."""
+    if not isinstance(config, AHAConfig) or not _small(inputs):
+        return None
+    x = cast(dict(inputs), dtype)
+    try:
+        got = call(kind, config, x)
+    except Exception:  # it fails by raising: nothing to compare
+        return None
+    return explain(kind, config, x, got, dtype)
+
+
+def line(records: list[dict[str, Any]]) -> str:
+    """One line for a console or a Markdown report."""
+    if not records:
+        return NOTHING
+    return "matches a known deviation: " + "; ".join(
+        f"{r['name']}: {r['description']} (see {', '.join(r['clauses'])})" for r in records
+    )

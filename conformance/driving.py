@@ -12,7 +12,7 @@ import hypothesis
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, reject
 
-from . import corpus, strategies
+from . import corpus, diagnosis, strategies
 from .calls import CheckFailed
 from .cases import FLAGS
 from .corpus import Case
@@ -72,6 +72,9 @@ def run_property(check: Check, calls: Calls, result: Result, settings: Settings)
         hypothesis.seed(settings.seed)(test)()
     except CheckFailed:
         save_counterexample(check, settings, calls.name, failing, result)
+        # H6: which known deviation explains the failing draw (diagnosis.py)
+        config, inputs = failing["config"], failing["inputs"]
+        result.diagnosis = diagnosis.explain_call(calls, check.kind, config, inputs, dtype)
         raise failing["error"] from None
     except Exception as exc:  # Hypothesis' own verdicts (flaky, unsatisfiable) and the rest
         if failing:  # a real failure Hypothesis could not replay: report it all the same

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import isolation, kernel
+from . import diagnosis, isolation, kernel
 from .calls import CheckFailed, describe, expect, where
 from .corpus import BUILTIN_ERRORS, Case
 from .errors_contract import names_argument
@@ -52,6 +52,8 @@ class Result:
     captured: str = ""  # the implementation's stdout/stderr during a failing call (tail)
     # |impl − ref| per failing output, at most 256×256 (errormap.py); not in the JSON report
     error_maps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # H6: the known deviations that explain a failure (diagnosis.py); None: not attempted
+    diagnosis: list[dict[str, Any]] | None = None
 
 
 class Declined(Exception):
@@ -176,12 +178,26 @@ def run_vector(check: Check, calls: Calls, result: Result) -> list[Comparison]:
     assert case is not None
     config = case.call_config()  # an AHAConfig, or a dict for a "mapping" case (ERR-3, H4)
     if case.error:
-        expect_error(case, calls, config, cast(case.inputs, str(check.dtype)))
+        inputs = cast(case.inputs, str(check.dtype))
+        try:
+            expect_error(case, calls, config, inputs)
+        except CheckFailed:  # H6: which known error-handling deviation behaves so
+            base, argument = BUILTIN_ERRORS[str(case.error)], str(case.argument)
+            result.diagnosis = diagnosis.explain_error(
+                case.kind, config, inputs, calls.outcome, base, argument
+            )
+            raise
         return []
     dtype = check.dtype or "float64"
     got = calls(case.kind, config, cast(case.inputs, dtype))
     got = kernel.sampled(case, got)  # H2b: kernel cases keep sampled rows only
-    return expect(case.kind, got, case.expected, dtype, case.baseline_error.get(dtype, {}))
+    try:
+        return expect(case.kind, got, case.expected, dtype, case.baseline_error.get(dtype, {}))
+    except CheckFailed:  # H6: which known deviation explains it (kernel cases: rows only)
+        if case.generated is None:
+            x = cast(case.inputs, dtype)
+            result.diagnosis = diagnosis.explain(case.kind, config, x, got, dtype)
+        raise
 
 
 def expect_error(case: Case, calls: Calls, config: Any, inputs: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from aha.reference import SPEC_VERSION
 
+from . import diagnosis
 from .corpus import Corpus
 from .execution import DECLINED, FAIL, NOT_APPLICABLE, PASS, SKIPPED, STATUSES, Result
 from .operations import OPERATIONS
@@ -262,6 +263,8 @@ def failure_lines(r: Result, captured: bool = True) -> list[str]:
     if captured and r.captured.strip():
         tail = r.captured.strip().splitlines()[-5:]
         lines.append("- the implementation printed: " + cell(" / ".join(tail))[:500])
+    if r.diagnosis is not None:  # H6: the known deviations that explain it (diagnosis.py)
+        lines.append(f"- diagnosis: {cell(diagnosis.line(r.diagnosis))}")
     lines.append(f"- reproduce: `{r.repro.splitlines()[0]}`")
     return lines
 

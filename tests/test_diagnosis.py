@@ -178,3 +178,28 @@ def test_each_error_handling_bug_is_diagnosed_as_itself(name: str) -> None:
         assert name in [d.name for d in found], case.id
         diagnosed += 1
     assert diagnosed
+
+
+def run_vectors(adapter: Any, dtype: str = "float64") -> list[Any]:
+    settings = in_process(adapter="test", dtypes=(dtype,), properties=False)
+    return [run_check(c, adapter, settings) for c in plan_checks(adapter, corpus.load(), settings)]
+
+
+@pytest.mark.clause("LOCAL-1", "ERR-2")
+def test_the_runner_records_the_diagnosis_of_each_failure() -> None:
+    # Kernel-tier cases keep sampled rows only: they are not replayed (diagnosis None).
+    failed = [
+        r for r in run_vectors(EdgeIncluded()) if r.status == FAIL and "kernel/" not in r.check
+    ]
+    assert len(failed) > 10 and all(
+        "window-off-by-one" in [d["name"] for d in r.diagnosis or []] for r in failed
+    )
+    unnamed = [r for r in run_vectors(mutants.mutant("message-unnamed")) if r.status == FAIL]
+    assert unnamed and all(
+        "message-unnamed" in [d["name"] for d in r.diagnosis or []] for r in unnamed
+    )
+
+
+def test_the_runner_never_diagnoses_the_reference() -> None:
+    results = run_vectors(ReferenceAdapter(), "float32")
+    assert all(r.status != FAIL and r.diagnosis is None for r in results)
