@@ -30,7 +30,7 @@ def test_loads_by_name_and_claims_what_it_runs() -> None:
     adapter = load_adapter("triton")
     assert adapter.name == "triton"
     on_gpu = adapter.device == "cuda"
-    expected = {"local", "global", "causal", "key_padding", "float32", "float16"}
+    expected = {"local", "global", "causal", "key_padding", "vjp", "float32", "float16"}
     assert set(adapter.capabilities) == expected | ({"bfloat16"} if on_gpu else set())
 
 

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("triton")
 
-from aha.adapters.triton import kernel
+from aha.adapters.triton import kernel, kernel_bwd
 
 TILES = [(16, 16), (32, 16), (16, 32), (64, 32), (128, 64)]
 LENGTHS = [1, 17, 40, 130]
@@ -94,5 +94,26 @@ def test_work_grows_with_reach_not_with_length() -> None:
         assert keys <= seq_len * (2 * reach + block_m + 2 * block_n)
 
 
+def test_backward_visits_exactly_the_query_blocks_that_see_a_key_tile() -> None:
+    """The transposed walk of the dK, dV kernel: for a key tile, the query blocks holding a
+    visible pair; none for a tile of padding only (LOCAL-1, CAUSAL-1)."""
+    for block_n, block_m, seq_len, start_n, reach, kv_len, causal in cases():
+        lo, hi = kernel_bwd.query_blocks(start_n, reach, kv_len, seq_len, causal, block_m, block_n)
+        keys = np.arange(start_n, min(start_n + block_n, seq_len))
+        wanted = {
+            m
+            for m in range(0, seq_len, block_m)
+            if visible_pairs(
+                np.arange(m, min(m + block_m, seq_len)), keys, reach, kv_len, causal
+            ).any()
+        }
+        where = f"tile {block_m}x{block_n} T={seq_len} start_n={start_n} reach={reach} " + (
+            f"kv_len={kv_len} causal={causal}: {(lo, hi)}"
+        )
+        assert set(range(lo, hi, block_m)) == wanted, where
+
+
 def test_kernel_runs_the_same_function() -> None:
     assert kernel._key_blocks.fn is kernel.key_blocks
+    assert kernel_bwd._query_blocks.fn is kernel_bwd.query_blocks
+    assert kernel_bwd._key_blocks.fn is kernel.key_blocks

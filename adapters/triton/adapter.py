@@ -11,7 +11,7 @@ from aha.adapters.base import CheckedAdapter
 from aha.adapters.torch._convert import to_numpy, to_torch
 from aha.reference import AHAConfig
 
-from . import attention
+from . import attention, vjp
 
 
 class TritonAdapter(CheckedAdapter):
@@ -36,7 +36,7 @@ class TritonAdapter(CheckedAdapter):
         # The interpreter's bfloat16 tl.dot is wrong, so bfloat16 is claimed on a GPU only.
         gpu_only = ("bfloat16",) if self.device == "cuda" else ()
         self.capabilities = frozenset(
-            {"local", "global", "causal", "key_padding", "float32", "float16", *gpu_only}
+            {"local", "global", "causal", "key_padding", "vjp", "float32", "float16", *gpu_only}
         )
 
     def local(
@@ -66,5 +66,46 @@ class TritonAdapter(CheckedAdapter):
         tq, tk, tv, tb = (to_torch(a, self.device) for a in (q, k, v, rel_bias))
         return to_numpy(attention.global_attention(tq, tk, tv, tb, config, self._mask(mask)))
 
+    # VJPs on the backward kernels (GRAD-1 .. GRAD-4); CheckedAdapter checked the inputs and
+    # the cotangent, which is rounded to q's dtype, the dtype under test, like every operand.
+    def local_vjp(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        s: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+        d_out: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """q, k, v, rel_bias in the inputs' dtype; span_scale float64 [B] (PREC-4)."""
+        tq, tk, tv, tb, td = self._tensors(q, k, v, rel_bias, d_out.astype(q.dtype))
+        grads = vjp.local_attention_vjp(tq, tk, tv, s, tb, config, self._mask(mask), td)
+        return {name: _host(g) for name, g in grads.items()}
+
+    def global_vjp(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        mask: np.ndarray | None,
+        d_out: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """The local backward with reach T, as the forward (GRAD-3)."""
+        tq, tk, tv, tb, td = self._tensors(q, k, v, rel_bias, d_out.astype(q.dtype))
+        grads = vjp.global_attention_vjp(tq, tk, tv, tb, config, self._mask(mask), td)
+        return {name: _host(g) for name, g in grads.items()}
+
+    def _tensors(self, *arrays: np.ndarray) -> list[Any]:
+        return [to_torch(a, self.device) for a in arrays]
+
     def _mask(self, mask: np.ndarray | None) -> Any:
         return None if mask is None else to_torch(mask, self.device)
+
+
+def _host(grad: Any) -> np.ndarray:
+    """A gradient as a NumPy array (span_scale's is one already)."""
+    return grad if isinstance(grad, np.ndarray) else to_numpy(grad)

@@ -70,16 +70,9 @@ def local_attention(
     span_scale [B] or a scalar (a tensor, array or number); the plan (reach, τ, g) is the
     reference's, computed on the host in binary64 (PLAN-1 .. PLAN-6).
     """
-    _check(q, k, v, rel_bias, config, key_padding_mask)
-    if isinstance(span_scale, torch.Tensor):
-        span_scale = span_scale.detach().cpu().numpy()
-    s = validate.span_scale(span_scale, q.shape[0])
-    p = plan(s, q.shape[2], config)
-    qk_scale = p.gain * config.softmax_scale(q.shape[-1])
-    band = band_plan(
-        p.reach, qk_scale, p.temperature, rel_bias, key_padding_mask, config.causal, q.shape[2]
-    )
-    return band_attention(q, k, v, band)
+    check_tensors(q, k, v, rel_bias, config, key_padding_mask)
+    s = span_host(span_scale, q.shape[0])
+    return band_attention(q, k, v, local_band(q, s, rel_bias, config, key_padding_mask))
 
 
 def global_attention(
@@ -95,20 +88,47 @@ def global_attention(
     With reach = T the band holds every pair, and the kernel's clamped bias index is
     GLOBAL-2's.
     """
-    _check(q, k, v, rel_bias, config, key_padding_mask)
+    check_tensors(q, k, v, rel_bias, config, key_padding_mask)
+    return band_attention(q, k, v, global_band(q, rel_bias, config, key_padding_mask))
+
+
+def span_host(span_scale: Any, batch: int) -> np.ndarray:
+    """span_scale (a tensor, array or number) validated as binary64 [B] (PLAN-1)."""
+    if isinstance(span_scale, torch.Tensor):
+        span_scale = span_scale.detach().cpu().numpy()
+    return validate.span_scale(span_scale, batch)
+
+
+def local_band(
+    q: torch.Tensor,
+    s: np.ndarray,
+    rel_bias: torch.Tensor,
+    config: AHAConfig,
+    mask: torch.Tensor | None,
+) -> BandPlan:
+    """The local branch's band for validated span scales s [B] (PLAN-1 .. PLAN-6)."""
+    p = plan(s, q.shape[2], config)
+    qk_scale = p.gain * config.softmax_scale(q.shape[-1])
+    return band_plan(p.reach, qk_scale, p.temperature, rel_bias, mask, config.causal, q.shape[2])
+
+
+def global_band(
+    q: torch.Tensor, rel_bias: torch.Tensor, config: AHAConfig, mask: torch.Tensor | None
+) -> BandPlan:
+    """The global branch as a band: reach T, gain 1, temperature 1 (GLOBAL-1, GLOBAL-3)."""
     batch, seq_len = q.shape[0], q.shape[2]
     ones = np.ones(batch)
     qk_scale = ones * config.softmax_scale(q.shape[-1])
-    band = band_plan(
-        np.full(batch, seq_len), qk_scale, ones, rel_bias, key_padding_mask, config.causal, seq_len
+    return band_plan(
+        np.full(batch, seq_len), qk_scale, ones, rel_bias, mask, config.causal, seq_len
     )
-    return band_attention(q, k, v, band)
 
 
 class BandPlan(NamedTuple):
     """The plan as the kernel reads it, on the device of q."""
 
     reach: torch.Tensor  # int32 [B]
+    temperature: np.ndarray  # float64 [B] τ, on the host: the backward divides by it
     kv_len: torch.Tensor  # int32 [B]: one past the last real key
     qk_coef: torch.Tensor  # float32 [B]: g·scale/τ
     bias: torch.Tensor  # float32 [B, H, 2R − 1]: rel_bias/τ
@@ -129,6 +149,7 @@ def band_plan(
     """Host values [B] in binary64 (qk_scale = g·scale) to device tensors; each division by τ
     is one binary64 operation, rounded once to float32 (LOCAL-3: τ divides the bias too)."""
     device = rel_bias.device
+    temperature = np.asarray(temperature, dtype=np.float64)
     tau = torch.tensor(temperature, dtype=torch.float64, device=device)
     bias = (rel_bias.to(torch.float64)[None] / tau[:, None, None]).to(torch.float32)
     qk_coef = torch.tensor(qk_scale / temperature, dtype=torch.float32, device=device)
@@ -136,12 +157,14 @@ def band_plan(
     clamp = bool(np.max(reach) > (rel_bias.shape[1] + 1) // 2)
     if mask is None:
         kv_len = torch.full_like(reach_t, seq_len)
-        return BandPlan(reach_t, kv_len, qk_coef, bias.contiguous(), None, causal, clamp)
+        return BandPlan(
+            reach_t, temperature, kv_len, qk_coef, bias.contiguous(), None, causal, clamp
+        )
     # The kernel skips the key blocks after the last real key.
     position = torch.arange(1, seq_len + 1, dtype=torch.int32, device=device)
     kv_len = (mask * position).amax(dim=1).to(torch.int32)
     keep = mask.contiguous().view(torch.uint8)
-    return BandPlan(reach_t, kv_len, qk_coef, bias.contiguous(), keep, causal, clamp)
+    return BandPlan(reach_t, temperature, kv_len, qk_coef, bias.contiguous(), keep, causal, clamp)
 
 
 class Forward(NamedTuple):
@@ -169,14 +192,20 @@ def band_attention(
 
 
 def band_forward(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, band: BandPlan, save_stats: bool
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    band: BandPlan,
+    save_stats: bool,
+    out_dtype: torch.dtype | None = None,
 ) -> Forward:
-    """One launch of the forward kernel; with ``save_stats`` the row statistics too."""
+    """One launch of the forward kernel; with ``save_stats`` the row statistics too. out is
+    in q's dtype, or ``out_dtype`` (the backward reads a float32 out: D = rowsum(dO∘O))."""
     batch, heads, seq_len, head_dim = q.shape
     block_d = head_tile(head_dim)
     q, k, v = (x.contiguous() for x in (q, k, v))
     t = tiles(block_d, q.dtype, isinstance(band_attention_fwd, InterpretedFunction))
-    out = torch.empty_like(q)
+    out = torch.empty_like(q, dtype=out_dtype or q.dtype)
     stats = (
         [q.new_empty((batch, heads, seq_len), dtype=torch.float32) for _ in range(2)]
         if save_stats
@@ -210,7 +239,7 @@ def band_forward(
     return Forward(out, *stats) if save_stats else Forward(out, None, None)
 
 
-def _check(
+def check_tensors(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
