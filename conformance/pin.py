@@ -4,4 +4,4 @@ Written by ``aha vectors generate`` when it regenerates the shipped corpus; comm
 conformance/vectors/. A corpus with another digest is verified in full before a run uses it.
 """
 
-CORPUS_DIGEST = "5a68f2a64dcf9347d2b930f07584c96f5d667152e4cae21906058a12f3e9c127"
+CORPUS_DIGEST = "7934420881c593a20235ea5c30e8f572e8b550a45c4afc553d4395c34e3a768f"
