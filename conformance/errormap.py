@@ -48,7 +48,7 @@ def error_map(actual: Any, oracle: Any) -> np.ndarray:
         diff = np.abs(got - want)
     same = (got == want) | (np.isnan(got) & np.isnan(want))
     diff = np.where(same, 0.0, np.where(np.isfinite(diff), diff, np.inf))
-    return _pool(_as_matrix(diff), MAX_SIDE)
+    return max_pool(_as_matrix(diff), MAX_SIDE)
 
 
 def layout(shape: tuple[int, ...]) -> Layout:
@@ -76,9 +76,9 @@ def _block(n: int, side: int) -> int:
     return max(1, math.ceil(n / side))
 
 
-def _pool(m: np.ndarray, side: int) -> np.ndarray:
-    """Max-pool ``m`` in blocks so that neither side exceeds ``side``; errors are ≥ 0, so the
-    zero padding of a ragged last block never wins a maximum."""
+def max_pool(m: np.ndarray, side: int) -> np.ndarray:
+    """Max-pool the 2-D ``m`` in blocks so that neither side exceeds ``side``; for values ≥ 0
+    (errors, attention weights) the zero padding of a ragged last block never wins."""
     if m.size == 0:
         return np.zeros((1, 1))  # an empty output has nothing to differ in
     br, bc = _block(m.shape[0], side), _block(m.shape[1], side)

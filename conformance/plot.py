@@ -27,12 +27,14 @@ from aha.reference import AHAConfig, global_attention, hybrid_layer, local_atten
 from aha.reference.layer import layer_norm, linear, split_heads
 
 from .corpus import Case
+from .errormap import max_pool
 
 DEFAULT_CONFIG = AHAConfig(
     window=24, max_rel_dist=24, temperature=1.0, temp_scale=0.6, score_scale="log"
 )
 DEFAULT_SPAN_SCALES = (0.2, 0.5, 1.0)
 FORMATS = ("png", "svg")
+MAX_PIXELS = 512  # a side of a weights picture; longer sequences are max-pooled to it
 WEIGHT_GAMMA = 0.5  # a square-root colour scale: the small weights of the global branch show
 
 
@@ -168,21 +170,31 @@ def _scales(values: Sequence[float]) -> tuple[float, ...]:
     return chosen
 
 
-def weights(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
-    """The global branch's weights [H, T, T] and the local branch's at each of the scene's
-    span scales [S, H, T, T], from the reference (GLOBAL-4, LOCAL-5)."""
-    g = scene.global_
-    _, w_global = global_attention(
-        g.q, g.k, g.v, g.rel_bias, scene.config, scene.mask, return_weights=True
-    )
-    n = len(scene.span_scales)
-    loc = scene.local
-    q, k, v = (np.repeat(a, n, axis=0) for a in (loc.q, loc.k, loc.v))  # one row per s
-    mask = None if scene.mask is None else np.repeat(scene.mask, n, axis=0)
-    _, w_local = local_attention(
-        q, k, v, np.array(scene.span_scales), loc.rel_bias, scene.config, mask, return_weights=True
-    )
-    return w_global[0], w_local
+def weights(
+    scene: Scene, heads: int | None = None, side: int = MAX_PIXELS
+) -> tuple[np.ndarray, np.ndarray]:
+    """The global branch's weights [h, t, t] and the local branch's at each of the scene's
+    span scales [S, h, t, t] for the first ``heads`` heads, from the reference (GLOBAL-4,
+    LOCAL-5); t = T, or ≤ ``side`` by max-pooling when T is larger. One head and one span
+    scale at a time, so a long sequence needs one [T, T] array at once, not S·H of them."""
+    n_heads = scene.heads if heads is None else heads
+    g, loc = scene.global_, scene.local
+    w_global = []
+    w_local: list[list[np.ndarray]] = [[] for _ in scene.span_scales]
+    for h in range(n_heads):
+        one = slice(h, h + 1)
+        _, w = global_attention(
+            g.q[:, one], g.k[:, one], g.v[:, one], g.rel_bias[one], scene.config, scene.mask,
+            return_weights=True,
+        )  # fmt: skip
+        w_global.append(max_pool(w[0, 0], side))
+        for row, s in enumerate(scene.span_scales):
+            _, w = local_attention(
+                loc.q[:, one], loc.k[:, one], loc.v[:, one], s, loc.rel_bias[one],
+                scene.config, scene.mask, return_weights=True,
+            )  # fmt: skip
+            w_local[row].append(max_pool(w[0, 0], side))
+    return np.stack(w_global), np.stack([np.stack(r) for r in w_local])
 
 
 def figure(
@@ -220,28 +232,31 @@ def figure(
 def draw_attention(fig: Figure | SubFigure, scene: Scene, heads: int) -> None:
     """Rows: the global branch, the local branch at each span scale, the bias tables;
     columns: heads. Dashed lines mark the band edges |i − j| = ρ − 1 (LOCAL-1)."""
-    w_global, w_local = weights(scene)
+    w_global, w_local = weights(scene, heads)
     p = plan(np.array(scene.span_scales), scene.seq_len, scene.config)
     norm = PowerNorm(WEIGHT_GAMMA, vmin=0.0, vmax=max(float(w_local.max()), 1e-12))
     rows = 2 + len(scene.span_scales)
     axes = fig.subplots(rows, heads, squeeze=False)
     hidden = 0 if scene.mask is None else int((~scene.mask).sum())
     padded = f"; {hidden} padded key(s) hidden (MASK-2)" if hidden else ""
+    block = -(-scene.seq_len // MAX_PIXELS)
+    if block > 1:
+        padded += f"; weights max-pooled in {block}×{block} blocks"
     chars = int(8 * max(2.3 * heads + 1.6, 5.6))  # about 8 characters per inch at 11 pt
     fig.suptitle(fill(scene.title + padded, width=chars), fontsize=11)
     image = None
     for h in range(heads):
         axes[0, h].set_title(f"head {h}", fontsize=10)
-        image = _weights_panel(axes[0, h], w_global[h], norm)
+        image = _weights_panel(axes[0, h], w_global[h], norm, scene.seq_len)
         for row in range(1, rows - 1):
-            _weights_panel(axes[row, h], w_local[row - 1, h], norm)
+            _weights_panel(axes[row, h], w_local[row - 1, h], norm, scene.seq_len)
             _band_edges(axes[row, h], int(p.reach[row - 1]), scene.seq_len)
         _bias_panel(axes[-1, h], scene.local.rel_bias[h], p.reach)
     axes[0, 0].set_ylabel("global\nquery i", fontsize=9)
     for row, s in enumerate(scene.span_scales, start=1):
         own = " (case's s)" if s == scene.own_scale else ""
         label = (
-            f"local s={s!r}{own}\nw={p.window[row - 1]} ρ={p.reach[row - 1]} "
+            f"local s={s!r}{own}\nw={p.window[row - 1]} ρ={p.reach[row - 1]}\n"
             f"τ={p.temperature[row - 1]:.2f} g={p.gain[row - 1]:.2f}\nquery i"
         )
         axes[row, 0].set_ylabel(label, fontsize=9)
@@ -253,8 +268,11 @@ def draw_attention(fig: Figure | SubFigure, scene: Scene, heads: int) -> None:
     bar.ax.tick_params(labelsize=8)
 
 
-def _weights_panel(ax: Axes, w: np.ndarray, norm: PowerNorm) -> Any:
-    image = ax.imshow(w, cmap="magma", norm=norm, interpolation="nearest")
+def _weights_panel(ax: Axes, w: np.ndarray, norm: PowerNorm, seq_len: int) -> Any:
+    """A [t, t] picture of weights drawn over query and key positions 0 … T − 1 (a pooled
+    picture still reads in positions)."""
+    edges = (-0.5, seq_len - 0.5, seq_len - 0.5, -0.5)
+    image = ax.imshow(w, cmap="magma", norm=norm, interpolation="nearest", extent=edges)
     ax.tick_params(labelsize=7)
     integer_ticks(ax)
     return image
@@ -279,7 +297,8 @@ def _band_edges(ax: Axes, reach: int, seq_len: int) -> None:
 def _bias_panel(ax: Axes, table: np.ndarray, reach: np.ndarray) -> None:
     r = (table.shape[0] + 1) // 2
     offset = np.arange(-(r - 1), r)
-    ax.plot(offset, table, color="#5b2a86", lw=1.2, marker="o", ms=2.5)
+    dots = "o" if table.shape[0] <= 64 else None  # single entries stay visible; long tables a line
+    ax.plot(offset, table, color="#5b2a86", lw=1.2, marker=dots, ms=2.5)
     for rho in sorted(set(reach.tolist())):
         ax.axvspan(-(rho - 1), rho - 1, color="#f4a259", alpha=0.12)
     ax.axhline(0, color="grey", lw=0.5)

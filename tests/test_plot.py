@@ -9,7 +9,7 @@ from matplotlib.image import imread
 
 from aha.conformance import corpus, plot
 from aha.conformance.cli import main
-from aha.reference import AHAConfig
+from aha.reference import AHAConfig, local_attention
 from aha.reference import plan as reference_plan
 from aha.reference.attention import bias_index
 
@@ -114,3 +114,16 @@ def test_the_readme_pictures_exist_and_are_not_blank() -> None:
         assert f"(docs/images/{name})" in readme
         assert_not_blank(decoded_png(root / "docs" / "images" / name))
     assert "bash docs/images/regenerate.sh" in readme
+
+
+def test_long_sequences_are_max_pooled_per_block() -> None:
+    """Above MAX_PIXELS positions a picture cell is the largest weight of its block, so a
+    band one key wide stays visible (LOCAL-1)."""
+    config = AHAConfig(window=4, max_rel_dist=4)
+    scene = plot.random_scene(config, seq_len=40, heads=1, head_dim=4, span_scales=(0.25,))
+    _, pooled = plot.weights(scene, heads=1, side=16)  # blocks of 3 positions: 14 × 14
+    loc = scene.local
+    _, full = local_attention(loc.q, loc.k, loc.v, 0.25, loc.rel_bias, config, return_weights=True)
+    padded = np.zeros((42, 42))
+    padded[:40, :40] = full[0, 0]
+    np.testing.assert_array_equal(pooled[0, 0], padded.reshape(14, 3, 14, 3).max(axis=(1, 3)))
