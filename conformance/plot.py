@@ -34,6 +34,7 @@ DEFAULT_CONFIG = AHAConfig(
 )
 DEFAULT_SPAN_SCALES = (0.2, 0.5, 1.0)
 FORMATS = ("png", "svg")
+MAX_SEQ_LEN = 4096  # one head's [T, T] float64 weights: 128 MiB, a few times that to compute
 MAX_PIXELS = 512  # a side of a weights picture; longer sequences are max-pooled to it
 WEIGHT_GAMMA = 0.5  # a square-root colour scale: the small weights of the global branch show
 
@@ -177,6 +178,11 @@ def weights(
     span scales [S, h, t, t] for the first ``heads`` heads, from the reference (GLOBAL-4,
     LOCAL-5); t = T, or ≤ ``side`` by max-pooling when T is larger. One head and one span
     scale at a time, so a long sequence needs one [T, T] array at once, not S·H of them."""
+    if scene.seq_len > MAX_SEQ_LEN:
+        raise PlotError(
+            f"T={scene.seq_len} is longer than aha plot draws ({MAX_SEQ_LEN}): one head's "
+            "weights are a [T, T] array; use --only plan"
+        )
     n_heads = scene.heads if heads is None else heads
     g, loc = scene.global_, scene.local
     w_global = []

@@ -127,3 +127,8 @@ def test_long_sequences_are_max_pooled_per_block() -> None:
     padded = np.zeros((42, 42))
     padded[:40, :40] = full[0, 0]
     np.testing.assert_array_equal(pooled[0, 0], padded.reshape(14, 3, 14, 3).max(axis=(1, 3)))
+
+
+def test_a_sequence_too_long_to_draw_is_named(capsys) -> None:
+    assert main(["plot", "--seq-len", str(plot.MAX_SEQ_LEN + 1), "--heads", "1"]) == 2
+    assert f"T={plot.MAX_SEQ_LEN + 1} is longer than aha plot draws" in capsys.readouterr().err
