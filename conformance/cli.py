@@ -139,6 +139,8 @@ def export_cmd(args: argparse.Namespace) -> int:
             case=args.case,
             vectors=args.vectors,
             properties=not args.no_properties,
+            tier=args.tier,
+            time_limit=3600.0,  # the reference answers; a deadline here would only lose cases
         )
         count = exchange.export(args.directory, settings, args.capabilities or CAPABILITIES)
     except (ValueError, corpus.CorpusError, OSError) as exc:
@@ -291,6 +293,12 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--case", help="only this case id or property (glob patterns allowed)")
     e.add_argument("--vectors", type=Path, help="a corpus directory (default: the shipped one)")
     e.add_argument("--no-properties", action="store_true", help="golden vectors only")
+    e.add_argument(
+        "--tier",
+        choices=kernel.TIERS,
+        default=DEFAULTS.tier,
+        help="kernel: add the kernel-tier cases (as aha conform --tier kernel)",
+    )
     e.set_defaults(func=export_cmd)
     j = commands.add_parser(
         "judge", help="judge an implementation's output files for an export (as aha conform)"
