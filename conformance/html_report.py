@@ -39,6 +39,13 @@ AXES = {
     "reach": ("", "batch element b"),
     "temperature": ("", "batch element b"),
     "gain": ("", "batch element b"),
+    # Gradients (GRAD clauses) have the shape of their input.
+    "grad.q": ("positions (b, h, i)", "features d"),
+    "grad.k": ("positions (b, h, j)", "features d"),
+    "grad.v": ("positions (b, h, j)", "features d"),
+    "grad.x": ("positions (b, t)", "features"),
+    "grad.rel_bias": ("head h", "table column i − j + R − 1"),
+    "grad.span_scale": ("", "batch element b"),
 }
 
 _ENV = jinja2.Environment(
@@ -201,6 +208,8 @@ def _map_figure(output: str, m: np.ndarray, bound: float | None) -> dict[str, An
     top = max(float(np.nanmax(np.where(np.isfinite(ratio), ratio, -np.inf), initial=0.0)), 0.5)
     shown = np.where(np.isposinf(m), np.nan, np.clip(ratio, -BELOW_DECADES, top))
     rows, cols = AXES.get(output, ("leading axes, flattened", "last axis"))
+    if output.startswith("grad.params.") and output.endswith(".weight"):
+        rows, cols = "output feature", "input feature"  # W [out, in] (LAYER-1)
     width = 4.6 if m.shape[1] > 1 else 3.2
     height = 2.2 if m.shape[0] == 1 else 3.3
     fig = Figure(figsize=(width, height), dpi=90)  # fixed axes: a layout engine costs 2×
