@@ -6,7 +6,9 @@ Sweeps: T in {1024 … 16384} at reach 512, and reach in {64 … 1024} at T = 40
 blocked global branch evaluated on 256 rows only at T = 16384 (cost by rows asked for). Each
 point runs in a fresh process (common.isolated) so its peak memory is its own; a dense point
 whose [B, H, T, T] buffers would not fit the memory budget is reported skipped with the reason.
-Prints a table and the log-log slope of time in T at fixed reach per implementation.
+Prints a table and the log-log slope of time in T at fixed reach per implementation, from
+wall time and from CPU time (with one BLAS thread the latter is the work done, whatever the
+load of a shared machine).
 Target (issue 11): blocked local forward at T = 16384, reach 512 well under a minute on
 2 cores and under 3 GB peak; slope ≤ 1.1.
 
@@ -25,6 +27,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +80,10 @@ def run_point(impl: str, op: str, T: int, reach: int, repeats: int) -> dict[str,
         ),
     }
     common.reset_peak_memory()
+    cpu_start = time.process_time()
     seconds = common.time_call(calls[impl, op], warmup=0, repeats=repeats)
-    return {"seconds": seconds, "peak_mib": common.peak_memory_mib()}
+    cpu_seconds = (time.process_time() - cpu_start) / repeats
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mib": common.peak_memory_mib()}
 
 
 def available_gib() -> float:
@@ -131,21 +136,25 @@ def main() -> None:
         point = [p["impl"], p["op"], str(p["T"]), str(p["reach"])]
         rows.append({**p, **common.isolated(__file__, ["--point", *point, *extra], timeout=900)})
         print(json.dumps(rows[-1]), flush=True)
-    columns = ["sweep", "impl", "op", "T", "reach", "seconds", "peak_mib", "skipped", "error"]
-    common.print_table(rows, columns)
-    slopes = {}
+    columns = ["sweep", "impl", "op", "T", "reach", "seconds", "cpu_seconds", "peak_mib"]
+    common.print_table(rows, [*columns, "skipped", "error"])
+    # Wall time carries the machine's load; with one BLAS thread, CPU time is the work done.
+    slopes, cpu_slopes = {}, {}
     for impl in ("blocked", "dense"):
         for op in ("local", "local_vjp"):
+            name = f"{impl} {op}"
             ok = [
                 r
                 for r in rows
                 if (r["sweep"], r["impl"], r["op"]) == ("T", impl, op) and "seconds" in r
             ]
-            slopes[f"{impl} {op}"] = common.loglog_slope(
-                [r["T"] for r in ok], [r["seconds"] for r in ok]
+            sizes = [r["T"] for r in ok]
+            slopes[name] = common.loglog_slope(sizes, [r["seconds"] for r in ok])
+            cpu_slopes[name] = common.loglog_slope(sizes, [r["cpu_seconds"] for r in ok])
+            print(
+                f"log-log slope of time vs T at fixed reach, {name}: wall {slopes[name]:.2f}, "
+                f"CPU {cpu_slopes[name]:.2f}"
             )
-            slope = slopes[f"{impl} {op}"]
-            print(f"log-log slope of time vs T at fixed reach, {impl} {op}: {slope:.2f}")
     setup = {
         "dry_run": args.dry_run,
         "B": B,
@@ -155,7 +164,7 @@ def main() -> None:
         "threads": args.threads,
         "load_average_at_end": os.getloadavg(),
     }
-    payload = {"setup": setup, "rows": rows, "slopes": slopes}
+    payload = {"setup": setup, "rows": rows, "slopes": slopes, "cpu_slopes": cpu_slopes}
     print(f"wrote {common.write_json('bench_scalable', payload, args.out)}")
 
 

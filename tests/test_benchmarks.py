@@ -93,6 +93,9 @@ def test_scalable(tmp_path: Path) -> None:
     assert [r["reach"] for r in rows if r["sweep"] == "reach"] == [4, 8]
     assert [r["op"] for r in rows if r["sweep"] == "rows"] == ["global_rows"]
     assert all("error" not in r and r["seconds"] > 0 and r["peak_mib"] > 0 for r in rows), rows
+    assert all(r["cpu_seconds"] > 0 for r in rows) and set(result["cpu_slopes"]) == set(
+        result["slopes"]
+    )
     assert set(result["slopes"]) == {
         "blocked local",
         "blocked local_vjp",
