@@ -53,7 +53,7 @@ def temperature_slope(span_scale: Any, config: AHAConfig) -> np.ndarray:
     Implementations that train take the temperature's value from the plan and its slope from
     here, e.g. τ + slope · (s − stop_gradient(s)).
     """
-    s = validate.span_scale(span_scale)
+    s, config = validate.span_scale(span_scale), validate.config(config)
     unclamped = config.temperature + config.temp_scale * _shift(s, config) > config.min_temperature
     return np.where(
         unclamped, config.temp_scale if config.sharpen == "short" else -config.temp_scale, 0.0

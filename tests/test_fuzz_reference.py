@@ -189,3 +189,30 @@ def test_layer_and_params_return_or_raise(data: st.DataObject, config: AHAConfig
     result = typed(lambda: ref.hybrid_layer(x, params, config, None, span))
     if result is not None:
         finite(*result)
+
+
+@pytest.mark.clause("ERR-1", "ERR-4", "ERR-6", "ERR-9", "GRAD-2", "GRAD-3")
+@FUZZ
+@given(data=st.data(), config=small_configs())
+def test_gradients_return_finite_or_raise(data: st.DataObject, config: AHAConfig) -> None:
+    B, H, T, Dh = 2, 2, data.draw(st.integers(1, 4), label="T"), 3
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.normal(size=(B, H, T, Dh)) for _ in range(3))
+    rel_bias = rng.normal(size=(H, 2 * config.max_rel_dist - 1))
+    which = data.draw(st.sampled_from(["q", "rel_bias", "d_out"]), label="hostile")
+    shapes = {"q": q.shape, "rel_bias": rel_bias.shape, "d_out": q.shape}
+    args = {"q": q, "rel_bias": rel_bias, "d_out": rng.normal(size=q.shape)}
+    args[which] = data.draw(hostile_arrays(shapes[which]), label=which)
+    span = data.draw(st.one_of(hostile_scalars, st.just(np.array([0.25, 1.0]))), label="span")
+    for call in (
+        lambda: ref.local_attention_vjp(
+            args["q"], k, v, span, args["rel_bias"], config, None, args["d_out"]
+        ),
+        lambda: ref.global_attention_vjp(
+            args["q"], k, v, args["rel_bias"], config, None, args["d_out"]
+        ),
+        lambda: {"slope": ref.temperature_slope(span, config)},
+    ):
+        grads = typed(call)
+        if grads is not None:
+            finite(*grads.values())
