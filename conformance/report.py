@@ -117,6 +117,10 @@ def verdict(
     unclaimed_features = [f for f in FEATURES if f not in claims]
     if unclaimed_features:
         not_covered.append(f"masks {', '.join(unclaimed_features)} (not claimed)")
+    # An implementation meant for training whose gradients were not judged (GRAD-4; H3a).
+    untrained = "train" in claims and "vjp" not in claims
+    if untrained:
+        not_covered.append("gradients: claims training use (train) but not vjp")
     if counts[DECLINED]:
         not_covered.append(f"{counts[DECLINED]} checks declined")
     outside = sum(
@@ -135,7 +139,7 @@ def verdict(
         return Verdict("does not conform", EXIT_FAILS, covered, not_covered)
     if not counts[PASS]:
         return Verdict("nothing was judged", EXIT_PARTIAL, covered, not_covered)
-    if counts[DECLINED] or unclaimed_dtypes:
+    if counts[DECLINED] or unclaimed_dtypes or untrained:
         return Verdict("conforms partially", EXIT_PARTIAL, covered, not_covered)
     return Verdict("conforms", EXIT_CONFORMS, covered, not_covered)
 
