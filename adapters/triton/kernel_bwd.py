@@ -263,15 +263,17 @@ def band_attention_bwd_q(
     dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
 
     # -- the key tiles of the band, as the forward visits them, every one masked -------------
-    lo, _, _, hi = _key_blocks(start_m, reach, kv_len, CAUSAL, BLOCK_M, BLOCK_N)
+    # (Distinct names for the unused values: the compiler types a name once per loop.)
+    lo, _full_lo, _full_hi, hi = _key_blocks(start_m, reach, kv_len, CAUSAL, BLOCK_M, BLOCK_N)
     for start_n in range(lo, hi, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         in_seq = offs_n < kv_len
         k = load_tile(K + head_offset, offs_n, in_seq, HEAD_DIM, BLOCK_D, CHECK_ROWS=True)
         v = load_tile(V + head_offset, offs_n, in_seq, HEAD_DIM, BLOCK_D, CHECK_ROWS=True)
         # fmt: off
-        _, p, _, _ = _weights(q, k, offs_m, offs_n, m, l, bias_center, keep_row, reach,
-                              kv_len, T, qk_coef, R, CAUSAL, HAS_PADDING)
+        _z, p, _visible, _index = _weights(q, k, offs_m, offs_n, m, l, bias_center,
+                                           keep_row, reach, kv_len, T, qk_coef, R, CAUSAL,
+                                           HAS_PADDING)
         # fmt: on
         dp = tl.dot(do, tl.trans(v), input_precision="ieee")
         dz = p * (dp - delta[:, None])

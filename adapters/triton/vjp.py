@@ -42,16 +42,28 @@ class BandGrads(NamedTuple):
     zdz: np.ndarray
 
 
-def backward_tiles(head_dim: int, dtype: torch.dtype, interpreted: bool) -> Tiles:
-    """Tiles of both backward launches: each program holds two [BLOCK, BLOCK_D] operands and
-    two float32 accumulators, twice the forward's, hence smaller tiles (BLOCK_M rows of
-    queries, BLOCK_N keys). Checked to compile for sm_90 without spills
-    (tests/test_triton_compile.py); not tuned on a GPU."""
+class BackwardTiles(NamedTuple):
+    """Tiles of the two backward launches: BLOCK_M query rows × BLOCK_N keys in each."""
+
+    kv: Tiles  # band_attention_bwd_kv: one program per key tile of BLOCK_N
+    q: Tiles  # band_attention_bwd_q: one program per query tile of BLOCK_M
+
+
+def backward_tiles(head_dim: int, dtype: torch.dtype, interpreted: bool) -> BackwardTiles:
+    """A backward program keeps two [BLOCK, BLOCK_D] operands and two float32 accumulators
+    on chip, and the dK, dV one a [BLOCK_M, BLOCK_N] tile of bias-table pointers for its
+    atomics: smaller key tiles than the forward's. Compiled for sm_90 these spill no
+    registers at Dh ≤ 128 (tests/test_triton_compile.py); at Dh = 256 they spill ~100 bytes
+    per thread. Not tuned on a GPU."""
     if interpreted:  # the smallest legal tiles: tiny tests still cross several blocks
-        return Tiles(16, 16, 4, 1)
-    if dtype == torch.float32 or head_dim > 128:
-        return Tiles(32, 32, 4, 1)
-    return Tiles(64, 64, 4, 2)
+        small = Tiles(16, 16, 4, 1)
+        return BackwardTiles(small, small)
+    if dtype == torch.float32:  # the "ieee" dot runs on CUDA cores: the correctness path
+        tile = Tiles(32, 32, 4, 1) if head_dim <= 128 else Tiles(16, 16, 8, 1)
+        return BackwardTiles(tile, tile)
+    if head_dim <= 128:  # wgmma on 128 query rows; 64 × 64 for the dQ walk
+        return BackwardTiles(Tiles(128, 32, 8, 2), Tiles(64, 64, 4, 2))
+    return BackwardTiles(Tiles(64, 16, 8, 1), Tiles(64, 16, 8, 1))
 
 
 def local_attention_vjp(
@@ -136,11 +148,26 @@ def band_vjp(
     t = backward_tiles(block_d, q.dtype, interpreted)
     dq, dk, dv = (torch.empty_like(x) for x in (q, k, v))
     d_table = torch.zeros_like(band.bias)  # atomics add into it
-    key_tiles = triton.cdiv(seq_len, t.block_n)
+    key_tiles = triton.cdiv(seq_len, t.kv.block_n)
     zdz = torch.empty((batch, heads, key_tiles), dtype=torch.float32, device=q.device)
     keep = band.reach if band.keep is None else band.keep  # never read without padding
     plan_args = (band.bias, keep, band.reach, band.kv_len, band.qk_coef, seq_len)
-    tile_args = {
+    table_width = (band.bias.shape[2] + 1) // 2
+    stats = (fwd.row_max, fwd.row_sum, delta)
+    band_attention_bwd_kv[(key_tiles, heads, batch)](
+        q, k, v, d_out, *stats, dk, dv, d_table, zdz, *plan_args, table_width,
+        **launch(t.kv, head_dim, block_d, band),
+    )  # fmt: skip
+    band_attention_bwd_q[(triton.cdiv(seq_len, t.q.block_m), heads, batch)](
+        q, k, v, d_out, *stats, dq, *plan_args, table_width,
+        **launch(t.q, head_dim, block_d, band),
+    )  # fmt: skip
+    return BandGrads(dq, dk, dv, d_table, zdz.double().sum((1, 2)).cpu().numpy())
+
+
+def launch(t: Tiles, head_dim: int, block_d: int, band: BandPlan) -> dict[str, Any]:
+    """The constexprs and launch options of one backward kernel."""
+    return {
         "HEAD_DIM": head_dim,
         "BLOCK_D": block_d,
         "BLOCK_M": t.block_m,
@@ -150,12 +177,3 @@ def band_vjp(
         "num_warps": t.num_warps,
         "num_stages": t.num_stages,
     }
-    table_width = (band.bias.shape[2] + 1) // 2
-    stats = (fwd.row_max, fwd.row_sum, delta)
-    band_attention_bwd_kv[(key_tiles, heads, batch)](
-        q, k, v, d_out, *stats, dk, dv, d_table, zdz, *plan_args, table_width, **tile_args
-    )
-    band_attention_bwd_q[(triton.cdiv(seq_len, t.block_m), heads, batch)](
-        q, k, v, d_out, *stats, dq, *plan_args, table_width, **tile_args
-    )
-    return BandGrads(dq, dk, dv, d_table, zdz.double().sum((1, 2)).cpu().numpy())
