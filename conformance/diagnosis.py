@@ -16,6 +16,8 @@ import builtins
 import functools
 import importlib
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -213,6 +215,22 @@ def as_json(found: list[Deviation]) -> list[dict[str, Any]]:
 # What the runner calls (conformance/execution.py, driving.py): never raises, JSON-ready.
 
 MAX_ELEMENTS = 1 << 20  # larger inputs are not replayed: ~90 deviations would take too long
+# Off while ``aha zoo`` runs planted bugs: it wants kills, and replays would cost ~90 calls each.
+ENABLED: ContextVar[bool] = ContextVar("aha_diagnosis_enabled", default=True)
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """No diagnosis inside the block (the explain* functions return None)."""
+    token = ENABLED.set(False)
+    try:
+        yield
+    finally:
+        ENABLED.reset(token)
+
+
+def _wanted(config: Any, inputs: Mapping[str, Any]) -> bool:
+    return ENABLED.get() and isinstance(config, AHAConfig) and _small(inputs)
 
 
 def _small(inputs: Mapping[str, Any]) -> bool:
@@ -225,8 +243,8 @@ def explain(
     kind: str, config: Any, inputs: Mapping[str, Any], got: Mapping[str, Any], dtype: str
 ) -> list[dict[str, Any]] | None:
     """``diagnose`` as records; None when it cannot be attempted (inputs too large, a config
-    that is not an AHAConfig, a failure inside the diagnosis itself)."""
-    if not isinstance(config, AHAConfig) or not _small(inputs):
+    that is not an AHAConfig, a failure inside the diagnosis itself, or ``disabled``)."""
+    if not _wanted(config, inputs):
         return None
     try:
         return as_json(diagnose(kind, config, inputs, got, dtype))
@@ -244,6 +262,8 @@ def explain_error(
 ) -> list[dict[str, Any]] | None:
     """``diagnose_error`` as records, the implementation's behaviour taken again from
     ``outcome`` (the runner's call, whose result has ``raised``); None when it cannot be."""
+    if not ENABLED.get():
+        return None
     try:
         raised = outcome(kind, config, dict(inputs)).raised
         return as_json(diagnose_error(kind, config, inputs, raised, expected, argument))
@@ -259,7 +279,7 @@ def explain_call(
     dtype: str,
 ) -> list[dict[str, Any]] | None:
     """For a property's failing draw: the implementation's outputs there (``call``), diagnosed."""
-    if not isinstance(config, AHAConfig) or not _small(inputs):
+    if not _wanted(config, inputs):
         return None
     x = cast(dict(inputs), dtype)
     try:

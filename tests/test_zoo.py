@@ -1,6 +1,7 @@
 """``aha zoo``: every planted bug is killed at the CI budget, a bug the suite cannot see is
 reported as a survivor, and the report says which checks kill and which do not (issue 15)."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from aha.conformance.deviant import DeviantAdapter, Knobs
 
 @pytest.fixture(scope="module")
 def planted_report() -> dict:
-    """The CI budget (golden vectors, float64 and float32) over the planted family."""
-    return zoo.run(zoo.Budget(families=("planted",)))
+    """The CI budget (golden vectors but the long kernel cases, float64 and float32) over the
+    planted family."""
+    return zoo.run(dataclasses.replace(zoo.PRESETS["quick"], families=("planted",)))
 
 
 @pytest.mark.clause("LOCAL-1", "PLAN-2", "LAYER-2", "ERR-1")
@@ -38,7 +40,7 @@ def test_each_mutant_lists_its_first_kills_with_their_clauses(
     assert first["seconds"] == row["seconds_to_first_kill"] > 0
     assert first["clauses"] and "@" not in first["check"]
     # A check that kills nothing is one that applies: checks no adapter runs are not listed.
-    _, checks = zoo.checks_for(ReferenceAdapter(), zoo.Budget(), tmp_path)
+    _, checks = zoo.checks_for(ReferenceAdapter(), zoo.PRESETS["quick"], tmp_path)
     never = {zoo.case_of(c.id) for c in checks if c.never}
     assert not never & set(planted_report["checks_killing_nothing"])
     fragile = {m["name"] for m in planted_report["mutants"] if m["kills"] == 1}
