@@ -7,7 +7,14 @@ pair, for all three, so they compare directly; SDPA's dense figure (every pair) 
 well: it calibrates the GPU, and its time is the dense lower bound the band must beat.
 "triton" is the functional entry (host plan + launch), "kernel" the launch alone.
 
-    python3 benchmarks/bench_gpu.py --out DIR   # on an H200: about 3 minutes, flex compiles
+The backward (``backward_rows``, T in {4096, 16384}): the Triton VJP (forward saving
+its row statistics, then the dK/dV and dQ kernels; host plan included) against
+FlexAttention's forward + backward by autograd on the same band, both giving gradients for
+q, k, v and rel_bias; max_grad_diff_vs_flex is the largest difference over those four.
+The dry run has no FlexAttention backward on the CPU and differentiates the torch adapter's
+dense path instead (setup "backward_peer").
+
+    python3 benchmarks/bench_gpu.py --out DIR   # on an H200: ~4 minutes (estimated), flex compiles
     python3 benchmarks/bench_gpu.py --dry-run   # CPU, TRITON_INTERPRET=1, tiny sizes, seconds
 
 On a fresh machine the script installs this checkout (pure Python, no network) and restarts.
@@ -32,6 +39,8 @@ import common
 ROOT = Path(__file__).resolve().parents[1]
 SIZES, REACHES, SHAPE = (1024, 4096, 16384, 32768), (128, 512), (4, 16, 128)  # B, H, Dh
 DRY_SIZES, DRY_REACHES, DRY_SHAPE = (32, 64), (4, 16), (1, 1, 16)
+# FlexAttention compiles its backward once per T: two lengths keep gpu_check.sh in its budget.
+BWD_SIZES, DRY_BWD_SIZES = (4096, 16384), (32, 64)
 # Dense bf16 matmul measured on this H200 kind (8192³ products, KINDS.md): the ceiling.
 PEAK_TFLOPS = 790.0
 COLUMNS = (
@@ -48,6 +57,17 @@ COLUMNS = (
     "triton_over_sdpa",
     "kernel_of_peak",
     "max_diff_vs_flex",
+    "error",
+)
+
+
+BWD_COLUMNS = (
+    "T",
+    "reach",
+    "triton_vjp_ms",
+    "flex_fwd_bwd_ms",
+    "flex_over_triton",
+    "max_grad_diff_vs_flex",
     "error",
 )
 
@@ -174,6 +194,63 @@ def measure(
     return row
 
 
+def measure_backward(
+    seq_len: int,
+    reach: int,
+    max_rel_dist: int,
+    shape: tuple[int, int, int],
+    dtype: Any,
+    device: str,
+) -> dict[str, Any]:
+    """One (T, reach) point of the backward: the Triton VJP against the peer's autograd."""
+    import torch
+
+    from aha.adapters import torch as aha_torch
+    from aha.adapters.triton import vjp
+    from aha.reference import AHAConfig
+
+    batch, heads, head_dim = shape
+    config = AHAConfig(window=reach, max_rel_dist=max_rel_dist)
+    gen = torch.Generator(device=device).manual_seed(1)
+    q, k, v, d_out = (
+        torch.randn(batch, heads, seq_len, head_dim, generator=gen, device=device, dtype=dtype)
+        for _ in range(4)
+    )
+    rel_bias = torch.randn(heads, 2 * max_rel_dist - 1, generator=gen, device=device, dtype=dtype)
+    s = np.ones(batch)
+    leaves = [x.detach().requires_grad_() for x in (q, k, v, rel_bias)]
+    path = "flex" if device == "cuda" else "dense"  # FlexAttention has no CPU backward
+
+    def triton_vjp() -> list[Any]:
+        grads = vjp.local_attention_vjp(q, k, v, s, rel_bias, config, None, d_out)
+        return [grads[name] for name in ("q", "k", "v", "rel_bias")]
+
+    def peer_vjp() -> list[Any]:
+        for leaf in leaves:
+            leaf.grad = None
+        tq, tk, tv, tb = leaves
+        out = aha_torch.local_attention(tq, tk, tv, s, tb, config, None, path=path)
+        out.backward(d_out)
+        return [leaf.grad for leaf in leaves]
+
+    row: dict[str, Any] = {"T": seq_len, "reach": reach}
+    errors = []
+    time_ms = timer(device)
+    for name, fn in (("triton_vjp", triton_vjp), ("flex_fwd_bwd", peer_vjp)):
+        try:
+            row[f"{name}_ms"] = time_ms(fn)
+        except Exception as exc:  # one failing implementation must not hide the other
+            errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    if "triton_vjp_ms" in row and "flex_fwd_bwd_ms" in row:
+        row["flex_over_triton"] = row["flex_fwd_bwd_ms"] / row["triton_vjp_ms"]
+        pairs = zip(triton_vjp(), peer_vjp(), strict=True)
+        diffs = [(a.float() - b.float()).abs().max() for a, b in pairs]
+        row["max_grad_diff_vs_flex"] = float(max(diffs))
+    if errors:
+        row["error"] = " | ".join(errors)
+    return row
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -213,18 +290,27 @@ def main(argv: list[str] | None = None) -> None:
         "peak_tflops": PEAK_TFLOPS,
         "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
     }
+    setup["backward_peer"] = "flex" if device == "cuda" else "dense"
+    bwd_sizes = DRY_BWD_SIZES if args.dry_run else BWD_SIZES
+    points = [(t, r) for t in sizes for r in reaches]
+    bwd_points = [(t, r) for t in bwd_sizes for r in reaches]
     rows: list[dict[str, Any]] = []
-    for seq_len in sizes:
-        for reach in reaches:
-            rows.append(measure(seq_len, reach, max(reaches), shape, dtype, device))
-            print(json.dumps(rows[-1]), flush=True)
-            # Written after every point, so a run stopped by a time limit keeps what it measured.
-            done = len(rows) == len(sizes) * len(reaches)
-            payload = {"setup": setup, "complete": done, "rows": rows}
-            path = common.write_json("bench_gpu", payload, args.out)
-            if device == "cuda":
-                torch.cuda.empty_cache()
+    backward_rows: list[dict[str, Any]] = []
+    for seq_len, reach in points + bwd_points:
+        forward = len(rows) < len(points)
+        found = (measure if forward else measure_backward)(
+            seq_len, reach, max(reaches), shape, dtype, device
+        )
+        (rows if forward else backward_rows).append(found)
+        print(json.dumps(found), flush=True)
+        # Written after every point, so a run stopped by a time limit keeps what it measured.
+        done = len(backward_rows) == len(bwd_points)
+        payload = {"setup": setup, "complete": done, "rows": rows, "backward_rows": backward_rows}
+        path = common.write_json("bench_gpu", payload, args.out)
+        if device == "cuda":
+            torch.cuda.empty_cache()
     common.print_table(rows, COLUMNS)
+    common.print_table(backward_rows, BWD_COLUMNS)
     print(f"wrote {path}")
 
 

@@ -68,6 +68,12 @@ def test_gpu_script_on_the_cpu_interpreter(tmp_path: Path) -> None:
         # Same band, same answer, to a few 16-bit ulps (float16 on a CPU, bfloat16 on a GPU).
         assert row["max_diff_vs_flex"] < 5e-2, row
     assert result["setup"]["dry_run"] and "triton" in result["environment"]
+    # The backward beside the peer's autograd (H3b): same gradients to a few 16-bit ulps.
+    backward = result["backward_rows"]
+    assert [(r["T"], r["reach"]) for r in backward] == [(32, 4), (32, 16), (64, 4), (64, 16)]
+    for row in backward:
+        assert "error" not in row and row["triton_vjp_ms"] > 0, row
+        assert row["max_grad_diff_vs_flex"] < 5e-2, row
 
 
 def test_gpu_script_counts_the_visible_pairs() -> None:
