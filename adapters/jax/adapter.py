@@ -13,8 +13,8 @@ import numpy as np
 from aha.adapters.base import CheckedAdapter
 from aha.reference import AHAConfig
 
-from . import vjp
-from .attention import global_attention, host_plan, local_attention
+from . import buckets, vjp
+from .attention import DevicePlan, global_attention, host_plan, local_attention
 from .layer import hybrid_layer
 
 _local = jax.jit(local_attention, static_argnames="config")
@@ -64,10 +64,22 @@ class JaxAdapter(CheckedAdapter):
         config: AHAConfig,
         mask: np.ndarray | None,
     ) -> np.ndarray:
-        plan = host_plan(s, q.shape[2], q.shape[3], config, compute_dtype(q.dtype))
+        dt = compute_dtype(q.dtype)
+        plan = host_plan(s, q.shape[2], q.shape[3], config, dt)  # the true T and Dh: PLAN-3
+        # Padded to shape buckets so one compiled kernel serves many shapes (buckets.py).
+        b = buckets.pad(q, k, v, rel_bias, config, mask)
+        batch = b.q.shape[0]
+        plan = DevicePlan(
+            *(
+                buckets.pad_batch(a, batch, 0 if name == "temp_slope" else 1)
+                for name, a in zip(DevicePlan._fields, plan, strict=True)
+            )
+        )
+        span = buckets.pad_batch(s.astype(dt), batch, 1.0)
         with x64_for(q.dtype):
-            arrays = map(to_jax, (q, k, v, s.astype(compute_dtype(q.dtype)), rel_bias))
-            return np.asarray(_local(*arrays, plan, config, to_jax(mask)))
+            arrays = map(to_jax, (b.q, b.k, b.v, span, b.rel_bias))
+            out = np.asarray(_local(*arrays, plan, b.config, to_jax(b.mask)))
+        return buckets.crop(out, b.shape)
 
     def global_(
         self,
@@ -78,8 +90,12 @@ class JaxAdapter(CheckedAdapter):
         config: AHAConfig,
         mask: np.ndarray | None,
     ) -> np.ndarray:
+        b = buckets.pad(q, k, v, rel_bias, config, mask)  # shape buckets (buckets.py)
+        scale = np.asarray(config.softmax_scale(q.shape[-1]), compute_dtype(q.dtype))
         with x64_for(q.dtype):
-            return np.asarray(_global(*map(to_jax, (q, k, v, rel_bias)), config, to_jax(mask)))
+            arrays = map(to_jax, (b.q, b.k, b.v, b.rel_bias))
+            out = np.asarray(_global(*arrays, b.config, to_jax(b.mask), to_jax(scale)))
+        return buckets.crop(out, b.shape)
 
     def layer(
         self,

@@ -110,11 +110,18 @@ def local_attention(
 
 
 def global_attention(
-    q: Any, k: Any, v: Any, rel_bias: Any, config: AHAConfig, key_padding_mask: Any = None
+    q: Any,
+    k: Any,
+    v: Any,
+    rel_bias: Any,
+    config: AHAConfig,
+    key_padding_mask: Any = None,
+    scale: Any = None,
 ) -> jax.Array:
     """Global branch, dense [B, H, T, T] (GLOBAL-1 .. GLOBAL-4).
 
-    Same shapes as ``local_attention``, without span_scale and plan.
+    Same shapes as ``local_attention``, without span_scale and plan. ``scale``: the softmax
+    scale as data (the adapter's shape buckets pad Dh); None takes config's for q's Dh (CFG-4).
     """
     validate.attention_shapes(q, k, v, rel_bias, config)  # at trace time: ERR-3 .. ERR-5
     T, Dh = q.shape[2:]
@@ -127,9 +134,8 @@ def global_attention(
     if key_padding_mask is not None:
         visible = visible & jnp.asarray(key_padding_mask)[:, None, None, :]  # MASK-2
     # GLOBAL-3: no gain and no temperature.
-    out = _attend(
-        q, k, v, bias, visible, jnp.asarray(config.softmax_scale(Dh), dt), jnp.ones((), dt)
-    )
+    qk_scale = jnp.asarray(config.softmax_scale(Dh) if scale is None else scale, dt)
+    out = _attend(q, k, v, bias, visible, qk_scale, jnp.ones((), dt))
     return out.astype(storage)
 
 
