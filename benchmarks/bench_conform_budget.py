@@ -1,0 +1,100 @@
+"""The time budget of a conformance run, per adapter (issue: kernel-scale conformance, part 6).
+
+Each row is one ``aha conform`` in a fresh process, timed from the outside, with the machine's
+load average beside it (the machine is shared: a figure means little without it). torch-flex
+runs with an empty inductor cache (TORCHINDUCTOR_CACHE_DIR in a fresh temporary folder), so
+its figure includes every compile. Budgets (2 CPU cores): default run ≤ 30 s numpy, ≤ 60 s
+torch and jax, ≤ 120 s torch-flex, ≤ 180 s triton (interpreter); ``--tier kernel`` on numpy
+≤ 600 s.
+
+    python benchmarks/bench_conform_budget.py                 # every row below
+    python benchmarks/bench_conform_budget.py --only numpy jax
+    python benchmarks/bench_conform_budget.py --dry-run       # two kernel cases on numpy
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import print_table, write_json
+
+# (row name, adapter, extra arguments, budget in seconds)
+RUNS = (
+    ("numpy", "numpy", (), 30.0),
+    ("torch", "torch", (), 60.0),
+    ("jax", "jax", (), 60.0),
+    ("torch-flex (cold cache)", "torch-flex", (), 120.0),
+    ("triton (interpreter)", "triton", (), 180.0),
+    ("numpy --tier kernel", "numpy", ("--tier", "kernel"), 600.0),
+)
+VERDICT = re.compile(r"^(\S+): (.*?) — (\d+) passed, (\d+) failed, (\d+) n/a.*$", re.M)
+
+
+def conform(adapter: str, extra: tuple[str, ...], timeout: float) -> dict[str, Any]:
+    """One ``aha conform`` in a child process: wall time, exit status, its verdict line."""
+    env = dict(os.environ)
+    cache = tempfile.mkdtemp(prefix="aha-inductor-cold-")
+    if adapter == "torch-flex":
+        env["TORCHINDUCTOR_CACHE_DIR"] = cache  # cold: every kernel compiles
+    if adapter == "triton":
+        env.setdefault("TRITON_INTERPRET", "1")
+    command = [sys.executable, "-m", "aha.conformance.cli", "conform", "--adapter", adapter]
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(
+            [*command, *extra], capture_output=True, text=True, timeout=timeout, env=env
+        )
+        seconds, status, output = time.perf_counter() - start, done.returncode, done.stdout
+    except subprocess.TimeoutExpired:
+        seconds, status, output = time.perf_counter() - start, None, ""
+    found = VERDICT.search(output)
+    return {
+        "seconds": round(seconds, 1),
+        "exit": status,
+        "verdict": found.group(2) if found else ("timed out" if status is None else "?"),
+        "passed": int(found.group(3)) if found else None,
+        "failed": int(found.group(4)) if found else None,
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+        "command": " ".join(["aha conform --adapter", adapter, *extra]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dry-run", action="store_true", help="two kernel cases on numpy")
+    parser.add_argument("--only", nargs="*", help="adapters to run (default: every row)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
+    parser.add_argument("--out", type=Path, help="where to write the JSON")
+    args = parser.parse_args()
+    runs = RUNS
+    if args.dry_run:
+        extra = ("--no-properties", "--case", "kernel/*/T300-*", "--isolation", "none")
+        runs = (("numpy (dry run)", "numpy", extra, 30.0),)
+    elif args.only:
+        runs = tuple(r for r in RUNS if r[1] in args.only)
+    rows = []
+    for name, adapter, extra, budget in runs:
+        row = {"run": name, "budget_s": budget, **conform(adapter, extra, args.timeout)}
+        row["within"] = row["seconds"] <= budget and row["exit"] == 0
+        rows.append(row)
+        print(f"{name}: {row['seconds']} s, exit {row['exit']}, {row['verdict']}", flush=True)
+    print_table(
+        rows, ("run", "seconds", "budget_s", "within", "exit", "passed", "failed", "load_before")
+    )
+    path = write_json("bench_conform_budget", {"dry_run": args.dry_run, "rows": rows}, args.out)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
