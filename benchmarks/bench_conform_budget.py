@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import print_table, write_json
 
 # (row name, adapter, extra arguments, budget in seconds)
-RUNS = (
+Run = tuple[str, str, tuple[str, ...], float]
+RUNS: tuple[Run, ...] = (
     ("numpy", "numpy", (), 30.0),
     ("torch", "torch", (), 60.0),
     ("jax", "jax", (), 60.0),
@@ -77,9 +78,15 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     parser.add_argument("--out", type=Path, help="where to write the JSON")
     args = parser.parse_args()
-    runs = RUNS
+    runs: tuple[Run, ...] = RUNS
     if args.dry_run:
-        extra = ("--no-properties", "--case", "kernel/*/T300-*", "--isolation", "none")
+        extra: tuple[str, ...] = (
+            "--no-properties",
+            "--case",
+            "kernel/*/T300-*",
+            "--isolation",
+            "none",
+        )
         runs = (("numpy (dry run)", "numpy", extra, 30.0),)
     elif args.only:
         runs = tuple(r for r in RUNS if r[1] in args.only)
