@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import faulthandler
 import multiprocessing
 import os
 import pickle
@@ -175,12 +176,14 @@ def capture(path: Path) -> Iterator[None]:
 
 
 def read_capture(path: Path) -> str:
-    """The tail of what was captured at ``path`` (at most CAPTURE_CHARS)."""
+    """What was captured at ``path``: its head and its tail when it is longer than
+    CAPTURE_CHARS (a crash report starts with the frame that crashed)."""
     try:
         text = path.read_bytes().decode("utf-8", "replace")
     except OSError:
         return ""
-    return text if len(text) <= CAPTURE_CHARS else "…" + text[-CAPTURE_CHARS:]
+    half = CAPTURE_CHARS // 2
+    return text if len(text) <= CAPTURE_CHARS else f"{text[:half]}\n…\n{text[-half:]}"
 
 
 class Deadline(BaseException):
@@ -246,6 +249,8 @@ def _worker_start(payload: Any, sys_path: list[str]) -> None:
     global _WORKER_ADAPTER
     sys.path[:] = sys_path
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.__stderr__ is not None:  # a native crash's Python traceback goes to the capture
+        faulthandler.enable(file=sys.__stderr__)
     if isinstance(payload, bytes):
         _WORKER_ADAPTER = pickle.loads(payload)
     elif isinstance(payload, str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
@@ -75,6 +76,47 @@ class Adapter(Protocol):
         span_scale: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(y [B, T, D], s [B])."""
+
+    def local_attention_vjp(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        span_scale: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        key_padding_mask: np.ndarray | None,
+        d_out: np.ndarray,
+    ) -> Mapping[str, np.ndarray]:
+        """{"q", "k", "v", "rel_bias", "span_scale"} (GRAD-4)."""
+
+    def global_attention_vjp(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        rel_bias: np.ndarray,
+        config: AHAConfig,
+        key_padding_mask: np.ndarray | None,
+        d_out: np.ndarray,
+    ) -> Mapping[str, np.ndarray]:
+        """{"q", "k", "v", "rel_bias"} (GRAD-4)."""
+
+    def hybrid_layer_vjp(
+        self,
+        x: np.ndarray,
+        params: dict[str, np.ndarray],
+        config: AHAConfig,
+        key_padding_mask: np.ndarray | None,
+        span_scale: np.ndarray | None,
+        d_y: np.ndarray,
+        d_s: np.ndarray | None,
+    ) -> Mapping[str, Any]:
+        """{"x", "params": {name: array}, "span_scale" (when given)} (GRAD-4, GRAD-5)."""
+
+    def make_config(self, fields: dict[str, Any]) -> Any:
+        """The implementation's own configuration from AHAConfig fields; invalid ones raise
+        (ERR-3)."""
 
 
 class AdapterLoadError(Exception):

@@ -84,6 +84,13 @@ def test_an_adapter_from_outside_the_project(
     assert code == 0 and report["adapter"]["name"] == "mine"
 
 
+def test_the_typed_protocol_has_every_method_of_the_operations_table() -> None:
+    from aha.conformance.operations import OPERATIONS
+    from aha.conformance.protocol import Adapter
+
+    assert {op.method for op in OPERATIONS.values()} <= set(dir(Adapter))
+
+
 def test_unknown_adapters_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["conform", "--adapter", "no-such-adapter"]) == 2
     assert "no adapter named 'no-such-adapter'" in capsys.readouterr().err

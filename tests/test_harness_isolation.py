@@ -154,6 +154,9 @@ def test_a_crash_names_the_check_and_keeps_what_the_implementation_printed(
     (result,) = local_results(report)
     assert "hello from the kernel" in result["captured"]
     assert "native stderr line" in result["captured"]
+    _, report = conform("segfault", tmp_path, *FAST)
+    (result,) = local_results(report)
+    assert "Segmentation fault" in result["captured"] and "misbehave" in result["captured"]
     _, report = conform("exit", tmp_path, *FAST)
     (result,) = local_results(report)
     assert result["check"] == "local/causal@float64"
