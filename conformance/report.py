@@ -107,6 +107,9 @@ def verdict(
     features = [f for f in FEATURES if f in claims]
     if features:
         covered.append(f"masks {', '.join(features)}")
+    if any(r.kind.endswith("_vjp") for r in results if r.status in (PASS, FAIL)):
+        covered.append("gradients (VJPs)")
+    covered.append(f"tier {settings.tier}")
     not_covered = []
     unclaimed_dtypes = [d for d in settings.dtypes or () if d not in claims]
     if unclaimed_dtypes:
