@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,7 @@ def conform(adapter: str, extra: tuple[str, ...], timeout: float) -> dict[str, A
         env.setdefault("TRITON_INTERPRET", "1")
     command = [sys.executable, "-m", "aha.conformance.cli", "conform", "--adapter", adapter]
     load_before = os.getloadavg()[0]
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     try:
         done = subprocess.run(
@@ -58,9 +60,14 @@ def conform(adapter: str, extra: tuple[str, ...], timeout: float) -> dict[str, A
         seconds, status, output = time.perf_counter() - start, done.returncode, done.stdout
     except subprocess.TimeoutExpired:
         seconds, status, output = time.perf_counter() - start, None, ""
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime)
     found = VERDICT.search(output)
     return {
         "seconds": round(seconds, 1),
+        # CPU seconds of the run and its workers: on a shared machine, wall time ≈ this / the
+        # cores it got; the budget is for wall time on an idle 2-core machine.
+        "cpu_s": round(cpu, 1),
         "exit": status,
         "verdict": found.group(2) if found else ("timed out" if status is None else "?"),
         "passed": int(found.group(3)) if found else None,
@@ -97,7 +104,18 @@ def main() -> None:
         rows.append(row)
         print(f"{name}: {row['seconds']} s, exit {row['exit']}, {row['verdict']}", flush=True)
     print_table(
-        rows, ("run", "seconds", "budget_s", "within", "exit", "passed", "failed", "load_before")
+        rows,
+        (
+            "run",
+            "seconds",
+            "cpu_s",
+            "budget_s",
+            "within",
+            "exit",
+            "passed",
+            "failed",
+            "load_before",
+        ),
     )
     path = write_json("bench_conform_budget", {"dry_run": args.dry_run, "rows": rows}, args.out)
     print(f"wrote {path}")
