@@ -173,7 +173,9 @@ class JaxAdapter(CheckedAdapter):
             # The plan of the predicted s, fixed before differentiating: it is piecewise
             # constant in s (GRAD-1), and a host callback inside jax.vjp under x64 was seen to
             # receive s in the wrong dtype.
-            _, s_used = self.layer(x, params, config, mask, None, heads)
+            with x64_for(x.dtype):
+                jx, jp = to_jax(x), {name: to_jax(a) for name, a in params.items()}
+                s_used = np.asarray(vjp.predicted_span(jx, jp, config, to_jax(mask)), np.float64)
             plan = host_plan(s_used, T, D // heads, config, dt)
         else:
             plan = host_plan(s, T, D // heads, config, dt)
