@@ -37,7 +37,9 @@ class Settings:
     seed: int = 0
     case: str | None = None  # a case id, property name, or glob of either
     vectors: Path | None = None  # None: the corpus shipped with the package
-    time_limit: float = 10.0  # seconds per adapter call (a hang costs at most 3 of them)
+    # Seconds per call: the slowest default-tier case on a loaded CPU, with margin; a hanging
+    # implementation costs at most 3 of them (execution.STRIKES).
+    time_limit: float = 15.0
     shrink_time: float = 3.0  # seconds spent shrinking a property's counterexample
     failures_dir: Path = Path("aha-failures")
     properties: bool = True
