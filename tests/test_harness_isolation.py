@@ -17,7 +17,9 @@ import pytest
 
 from aha.adapters.reference import ReferenceAdapter
 from aha.conformance.cli import main
+from aha.conformance.execution import STRIKES
 from aha.conformance.report import EXIT_FAILS, EXIT_INTERRUPTED
+from aha.conformance.selection import Settings
 
 MODULE = __name__  # adapters below are named as f"{MODULE}:Name" on the command line
 FAST = ["--case", "local/causal", "--dtype", "float64", "--no-properties"]
@@ -184,14 +186,16 @@ def test_repeated_deadlines_skip_the_rest_of_the_operation(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_a_hanging_implementation_is_judged_within_a_minute_at_default_settings(
+def test_a_hanging_implementation_is_judged_in_bounded_time_at_default_settings(
     tmp_path: Path,
 ) -> None:
     start = time.perf_counter()
     code, report = conform("hang", tmp_path)
     elapsed = time.perf_counter() - start
-    assert code == EXIT_FAILS and elapsed < 60, elapsed
+    assert code == EXIT_FAILS and elapsed < 300, elapsed  # the bound: 5 minutes
     assert report["summary"]["skipped"] > 0
+    waited = sum(r["seconds"] for r in report["results"] if "time limit" in r["message"])
+    assert waited < STRIKES * Settings(adapter="x").time_limit + 10  # what the hang cost
 
 
 @pytest.mark.clause("PREC-6")
