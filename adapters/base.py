@@ -4,6 +4,11 @@
 checked arrays to the subclass: ``local(q, k, v, s, rel_bias, config, mask)``,
 ``global_(q, k, v, rel_bias, config, mask)`` and ``layer(x, params, config, mask, s, heads)``,
 with span scales as validated binary64 [B] (PLAN-1). A subclass implements what it claims.
+
+The public methods (``local_attention``, ``global_attention``, ``hybrid_layer``, the VJPs)
+are the adapter protocol, named by the operations table (conformance/operations.py); the
+hooks ``local``, ``global_`` and ``layer`` are this class's subclass interface only: the
+harness never calls them.
 """
 
 from __future__ import annotations
