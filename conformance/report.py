@@ -339,9 +339,12 @@ def check_writable(path: Path) -> None:
 def write_atomic(path: Path, text: str) -> None:
     """Write through a temporary file and a rename: a reader never sees half a report."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(temporary, 0o666 & ~umask)  # as an ordinary file (mkstemp makes it private)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
