@@ -3,6 +3,7 @@
 (spec/conformance.md section 5)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,7 +92,9 @@ def test_the_report_and_its_json_twin_are_both_written(suffix: str, tmp_path: Pa
     markdown = target.with_suffix(".md").read_text()
     assert data["verdict"] == "conforms" and markdown.startswith("# AHA conformance report")
     assert not list(target.parent.glob(".*"))  # no temporary file left behind
-    assert target.stat().st_mode & 0o044 == 0o044  # readable as any file the user writes
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as any file the user writes
 
 
 def test_an_unclaimed_requested_dtype_is_partial_coverage(tmp_path: Path) -> None:
