@@ -75,6 +75,8 @@ def conform(adapter: str, extra: tuple[str, ...], timeout: float) -> dict[str, A
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
         "command": " ".join(["aha conform --adapter", adapter, *extra]),
+        "failures": [line.strip() for line in output.splitlines() if line.startswith("FAIL")][:20],
+        "tail": output[-2000:],
     }
 
 
