@@ -57,9 +57,10 @@ def local_attention_blocked(
     asked = query_rows(rows, T)
     p = plan(s, T, config)
     size = block_size(block, q.shape[1], T, local=True)
-    return attend_blocked(
-        q, k, v, rel_bias, config, mask, prec, asked, size, p.gain, p.temperature, p.reach
-    )
+    with validate.binary64_range("q, k and rel_bias", prec.compute):  # ERR-9
+        return attend_blocked(
+            q, k, v, rel_bias, config, mask, prec, asked, size, p.gain, p.temperature, p.reach
+        )
 
 
 def global_attention_blocked(
@@ -88,7 +89,8 @@ def global_attention_blocked(
     asked = query_rows(rows, T)
     size = block_size(block, H, T, local=False)
     ones = np.ones(B)  # GLOBAL-3: no gain and no temperature
-    return attend_blocked(q, k, v, rel_bias, config, mask, prec, asked, size, ones, ones, None)
+    with validate.binary64_range("q, k and rel_bias", prec.compute):  # ERR-9
+        return attend_blocked(q, k, v, rel_bias, config, mask, prec, asked, size, ones, ones, None)
 
 
 def query_rows(rows: Any, seq_len: int) -> np.ndarray | None:

@@ -38,6 +38,21 @@ def hybrid_layer_blocked(
     given = None if span_scale is None else validate.span_scale(span_scale, x.shape[0])
     if block is not None:
         block_size(block, heads, x.shape[1], local=True)  # checked before any work: ERR-1
+    with validate.binary64_range("x and params", prec.compute):  # ERR-9
+        return _layer(x, params, config, mask, given, heads, prec, block)
+
+
+def _layer(
+    x: np.ndarray,
+    params: Params,
+    config: AHAConfig,
+    mask: np.ndarray | None,
+    given: np.ndarray | None,
+    heads: int,
+    prec: Precision,
+    block: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """hybrid_layer_blocked on validated inputs."""
     B, T, _ = x.shape
     x = prec.round(x)  # operands in the storage dtype: PREC-2
     P = {name: prec.round(a) for name, a in params.items()}

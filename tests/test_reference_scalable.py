@@ -442,6 +442,31 @@ def test_work_follows_the_band_and_the_rows(monkeypatch: pytest.MonkeyPatch) -> 
     assert backward == band
 
 
+@pytest.mark.clause("ORDER-1", "ERR-6", "ERR-9")
+def test_binary64_overflow_is_the_dense_orders_domain_error() -> None:
+    """Finite inputs whose binary64 evaluation overflows are a DomainError naming them in the
+    blocked order too (ERR-9), with the dense order's message."""
+    cfg = AHAConfig(window=4, max_rel_dist=4)
+    q = np.full((1, 2, 9, 3), 2.0**600)
+    table = np.zeros((2, 7))
+    calls = [
+        (ref.local_attention, ref.local_attention_blocked, (q, -q, q, 1.0, table, cfg)),
+        (ref.global_attention, ref.global_attention_blocked, (q, -q, q, table, cfg)),
+    ]
+    x = np.zeros((1, 9, 4))
+    x[..., 0], x[..., 1] = 2.0**600, -(2.0**600)  # LayerNorm's variance overflows
+    calls.append(
+        (ref.hybrid_layer, ref.hybrid_layer_blocked, (x, ref.init_params(4, 2, cfg, 0), cfg))
+    )
+    for dense, blocked, args in calls:
+        with pytest.raises(ref.DomainError) as expected:
+            dense(*args)
+        with pytest.raises(ref.DomainError) as got:
+            blocked(*args)
+        assert str(got.value).split(":")[0] == str(expected.value).split(":")[0]
+        assert "overflows binary64" in str(got.value)
+
+
 @pytest.mark.clause("ORDER-1", "ERR-2", "ERR-4", "ERR-5")
 @pytest.mark.parametrize(
     ("keywords", "error", "message"),
