@@ -6,11 +6,17 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
+from aha.adapters.reference import ReferenceAdapter
+from aha.conformance import safetensors_io
 from aha.conformance.cli import main
+from aha.conformance.operations import OPERATIONS
 from aha.conformance.report import EXIT_CONFORMS, EXIT_FAILS, EXIT_USAGE
+from aha.reference import AHAConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAM = ROOT / "docs" / "examples" / "external_plan.py"
@@ -61,6 +67,46 @@ def test_a_wrong_program_fails_with_the_clause(cases: Path, tmp_path: Path) -> N
     )
     data = json.loads(report.read_text())
     assert code == EXIT_FAILS and "PLAN-2" in data["summary"]["failed_clauses"]
+
+
+def answer_with_the_reference(cases: Path, outputs: Path) -> None:
+    """The numpy adapter answering an export through files, as an external program would."""
+    adapter = ReferenceAdapter()
+    outputs.mkdir()
+    for path in sorted(cases.glob("*.safetensors")):
+        tensors, metadata = safetensors_io.load(path)
+        inputs: dict[str, Any] = {}
+        for key, value in tensors.items():
+            name = key.removeprefix("input.")
+            if name.startswith("params."):
+                inputs.setdefault("params", {})[name.removeprefix("params.")] = value
+            else:
+                inputs[name] = value
+        fields = json.loads(metadata["config"])
+        config = AHAConfig.from_dict(fields) if metadata["config_as"] == "AHAConfig" else fields
+        try:
+            got = OPERATIONS[metadata["operation"]].call(adapter, config, inputs)
+        except Exception as exc:
+            safetensors_io.save(outputs / path.name, {}, {"error": f"{type(exc).__name__}: {exc}"})
+        else:
+            tensors = {f"output.{k}": np.asarray(v) for k, v in got.items()}
+            safetensors_io.save(outputs / path.name, tensors, {})
+
+
+@pytest.mark.slow
+def test_judge_gives_the_verdict_of_conform(tmp_path: Path) -> None:
+    selection = ["--case", "*local*", "--dtype", "float32", "--max-examples", "2"]
+    assert main(["export", str(tmp_path / "cases"), *selection]) == 0
+    answer_with_the_reference(tmp_path / "cases", tmp_path / "answers")
+    judged, direct = tmp_path / "judged.json", tmp_path / "direct.json"
+    answers = ["--outputs", str(tmp_path / "answers"), "--report", str(judged)]
+    code = main(["judge", str(tmp_path / "cases"), *answers])
+    assert code == main(["conform", *selection, "--report", str(direct)]) == EXIT_CONFORMS
+    by_check = [
+        {r["check"]: r["status"] for r in json.loads(p.read_text())["results"]}
+        for p in (judged, direct)
+    ]
+    assert by_check[0] == by_check[1] and len(by_check[0]) > 20
 
 
 def test_missing_answers_fail_the_checks_they_belong_to(cases: Path, tmp_path: Path) -> None:
