@@ -104,7 +104,7 @@ def diagnose(
     if any(name not in got for name in oracle):
         return []
     errors = baseline_errors(kind, config, x, oracle, dtype)
-    if _explains(kind, op.call(DeviantAdapter(Knobs()), config, x), got, dtype, errors):
+    if _explains(kind, op.call(DeviantAdapter(Knobs()), config, _fresh(x)), got, dtype, errors):
         return []  # the reference explains it: nothing to diagnose
     found = []
     for d in candidates():
@@ -113,12 +113,20 @@ def diagnose(
             continue
         try:
             with np.errstate(all="ignore"):
-                theirs = op.call(adapter, config, x)
+                theirs = op.call(adapter, config, _fresh(x))  # a deviant may write into them
         except Exception:  # a deviation that cannot run on these inputs explains nothing
             continue
         if _explains(kind, theirs, got, dtype, errors):
             found.append(d)
     return found
+
+
+def _fresh(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of every array: one replay cannot change what the next one sees (PREC-6)."""
+    return {
+        name: {k: np.array(a) for k, a in v.items()} if isinstance(v, Mapping) else np.array(v)
+        for name, v in inputs.items()
+    }
 
 
 def _explains(
@@ -182,7 +190,7 @@ def diagnose_error(
         if d.wrapper is None:
             continue
         try:
-            op.call(d.adapter(), config, dict(inputs))
+            op.call(d.adapter(), config, _fresh(inputs))
             theirs: BaseException | None = None
         except Exception as exc:
             theirs = exc

@@ -203,3 +203,28 @@ def test_the_runner_records_the_diagnosis_of_each_failure() -> None:
 def test_the_runner_never_diagnoses_the_reference() -> None:
     results = run_vectors(ReferenceAdapter(), "float32")
     assert all(r.status != FAIL and r.diagnosis is None for r in results)
+
+
+TILED = [
+    d for d in diagnosis.candidates() if d.name.startswith("tiled:") and d.name.endswith("@16")
+]
+
+
+@pytest.mark.clause("LOCAL-1", "LOCAL-4")
+@pytest.mark.parametrize("deviation", TILED, ids=lambda d: d.name)
+def test_each_tiled_kernel_bug_the_vectors_catch_is_diagnosed_as_itself(deviation: Any) -> None:
+    failed = [
+        r for r in run_vectors(deviation.adapter()) if r.status == FAIL and "kernel/" not in r.check
+    ]
+    for r in failed:
+        assert deviation.name in [d["name"] for d in r.diagnosis or []], r.check
+
+
+@pytest.mark.clause("PREC-6")
+def test_replaying_deviations_leaves_the_inputs_unchanged() -> None:
+    """q-scaled-in-place writes into its q: each replay gets its own copy of the inputs."""
+    (case, got), *_ = failing(EdgeIncluded())
+    x = cast(case.inputs, "float64")
+    before = {k: np.array(v) for k, v in x.items()}
+    assert diagnosis.diagnose(case.kind, case.aha_config(), x, got, "float64")
+    assert all(np.array_equal(before[k], x[k]) for k in before)
