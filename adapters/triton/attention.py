@@ -43,12 +43,26 @@ def kernel_device() -> str:
     )
 
 
-def tiles(head_dim: int, dtype: torch.dtype, interpreted: bool) -> Tiles:
+# Under the interpreter every (program, key block) step costs milliseconds of Python whatever
+# the tile holds, so the tile grows with T: about INTERPRETER_TILES_PER_SEQ query tiles per
+# sequence, 16 (the smallest legal, so short tests cross several) up to 256. A T ≈ 1000
+# kernel-family case then runs in seconds, not minutes, and still crosses tiles.
+INTERPRETER_TILES_PER_SEQ = 8
+
+
+def interpreter_tiles(seq_len: int) -> Tiles:
+    """Square tiles under TRITON_INTERPRET: next_power_of_2(T / 8), within [16, 256]."""
+    size = triton.next_power_of_2(max(1, seq_len // INTERPRETER_TILES_PER_SEQ))
+    size = min(max(size, int(MIN_TILE)), 256)
+    return Tiles(size, size, 4, 1)
+
+
+def tiles(head_dim: int, dtype: torch.dtype, interpreted: bool, seq_len: int = 1) -> Tiles:
     """Tile sizes, warps and pipeline depth of one launch. The 16-bit entries compile for
     sm_90 to wgmma without register spills; float32 is the correctness path
     (docs/adapters/triton.md)."""
-    if interpreted:  # the smallest legal tiles: tiny tests still cross several blocks
-        return Tiles(16, 16, 4, 1)
+    if interpreted:
+        return interpreter_tiles(seq_len)
     if dtype == torch.float32:  # an "ieee" dot runs on CUDA cores: small 4-byte tiles
         return Tiles(32, 32, 4, 2)
     if head_dim <= 128:  # two warpgroups of wgmma share the 128-row tile; 192 KiB of SMEM
@@ -204,7 +218,7 @@ def band_forward(
     batch, heads, seq_len, head_dim = q.shape
     block_d = head_tile(head_dim)
     q, k, v = (x.contiguous() for x in (q, k, v))
-    t = tiles(block_d, q.dtype, isinstance(band_attention_fwd, InterpretedFunction))
+    t = tiles(block_d, q.dtype, isinstance(band_attention_fwd, InterpretedFunction), seq_len)
     out = torch.empty_like(q, dtype=out_dtype or q.dtype)
     stats = (
         [q.new_empty((batch, heads, seq_len), dtype=torch.float32) for _ in range(2)]

@@ -25,6 +25,7 @@ from .attention import (
     check_tensors,
     global_band,
     head_tile,
+    interpreter_tiles,
     local_band,
     span_host,
 )
@@ -49,15 +50,16 @@ class BackwardTiles(NamedTuple):
     q: Tiles  # band_attention_bwd_q: one program per query tile of BLOCK_M
 
 
-def backward_tiles(head_dim: int, dtype: torch.dtype, interpreted: bool) -> BackwardTiles:
+def backward_tiles(
+    head_dim: int, dtype: torch.dtype, interpreted: bool, seq_len: int = 1
+) -> BackwardTiles:
     """A backward program keeps two [BLOCK, BLOCK_D] operands and two float32 accumulators
     on chip, and the dK, dV one a [BLOCK_M, BLOCK_N] tile of bias-table pointers for its
     atomics: smaller key tiles than the forward's. Compiled for sm_90 these spill no
     registers at Dh ≤ 128 (tests/test_triton_compile.py); at Dh = 256 they spill ~100 bytes
     per thread. Not tuned on a GPU."""
-    if interpreted:  # the smallest legal tiles: tiny tests still cross several blocks
-        small = Tiles(16, 16, 4, 1)
-        return BackwardTiles(small, small)
+    if interpreted:  # as the forward's (attention.interpreter_tiles)
+        return BackwardTiles(interpreter_tiles(seq_len), interpreter_tiles(seq_len))
     if dtype == torch.float32:  # the "ieee" dot runs on CUDA cores: the correctness path
         tile = Tiles(32, 32, 4, 1) if head_dim <= 128 else Tiles(16, 16, 8, 1)
         return BackwardTiles(tile, tile)
@@ -145,7 +147,7 @@ def band_vjp(
     delta = (d_out.float() * fwd.out).sum(-1).contiguous()  # one reduction, in float32
     block_d = head_tile(head_dim)
     interpreted = isinstance(band_attention_bwd_kv, InterpretedFunction)
-    t = backward_tiles(block_d, q.dtype, interpreted)
+    t = backward_tiles(block_d, q.dtype, interpreted, seq_len)
     dq, dk, dv = (torch.empty_like(x) for x in (q, k, v))
     d_table = torch.zeros_like(band.bias)  # atomics add into it
     key_tiles = triton.cdiv(seq_len, t.kv.block_n)
