@@ -228,3 +228,15 @@ def test_replaying_deviations_leaves_the_inputs_unchanged() -> None:
     before = {k: np.array(v) for k, v in x.items()}
     assert diagnosis.diagnose(case.kind, case.aha_config(), x, got, "float64")
     assert all(np.array_equal(before[k], x[k]) for k in before)
+
+
+GRADIENT = [d for d in diagnosis.candidates() if d.name.startswith("grad-")]
+
+
+@pytest.mark.clause("GRAD-2", "GRAD-3")
+@pytest.mark.parametrize("deviation", GRADIENT, ids=lambda d: d.name)
+def test_each_gradient_bug_is_diagnosed_as_itself(deviation: Any) -> None:
+    failed = [r for r in run_vectors(deviation.adapter()) if r.status == FAIL]
+    assert failed
+    for r in failed:
+        assert deviation.name in [d["name"] for d in r.diagnosis or []], r.check
