@@ -243,6 +243,19 @@ def _with_capture(outcome: Outcome, captured: str) -> Outcome:
 _WORKER_ADAPTER: Any = None  # the implementation, in a worker process
 
 
+class Unbuilt:
+    """Stands for an adapter the worker could not build: every method raises why."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def __getattr__(self, name: str) -> Any:
+        def fail(*args: Any) -> Any:
+            raise RuntimeError(self.why)
+
+        return fail
+
+
 def _worker_start(payload: Any, sys_path: list[str]) -> None:
     """Initializer of a worker: the harness's import path, SIGINT left to the harness (a
     Ctrl-C stops the run, and the run writes its report), the adapter built or unpickled."""
@@ -251,14 +264,17 @@ def _worker_start(payload: Any, sys_path: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.__stderr__ is not None:  # a native crash's Python traceback goes to the capture
         faulthandler.enable(file=sys.__stderr__)
-    if isinstance(payload, bytes):
-        _WORKER_ADAPTER = pickle.loads(payload)
-    elif isinstance(payload, str):
-        from .protocol import load_adapter  # the worker builds the adapter itself
+    try:
+        if isinstance(payload, bytes):
+            _WORKER_ADAPTER = pickle.loads(payload)
+        elif isinstance(payload, str):
+            from .protocol import load_adapter  # the worker builds the adapter itself
 
-        _WORKER_ADAPTER = load_adapter(payload)
-    else:
-        _WORKER_ADAPTER = payload
+            _WORKER_ADAPTER = load_adapter(payload)
+        else:
+            _WORKER_ADAPTER = payload
+    except Exception as exc:  # every call will say why, instead of a worker that exits
+        _WORKER_ADAPTER = Unbuilt(f"the worker could not build the adapter: {exc}")
 
 
 def _worker_call(kind: str, config: AHAConfig, inputs: dict[str, Any], path: str) -> Outcome:
