@@ -31,6 +31,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--aha-seed", type=int, default=0)
     group.addoption("--aha-case", default=None, help="case id, property name or glob")
     group.addoption("--aha-vectors", type=Path, default=None, help="corpus directory")
+    group.addoption(
+        "--aha-isolation",
+        default=None,
+        help="process (default: a worker process) or none (in pytest's process, for a debugger)",
+    )
+    group.addoption(
+        "--aha-time-limit", type=float, default=None, help="seconds per adapter call (default 15)"
+    )
 
 
 NO_ADAPTER = (
@@ -64,14 +72,18 @@ def _session(config: pytest.Config) -> tuple[Any, Any, list[Any]]:
             pytest.exit(NO_ADAPTER, returncode=pytest.ExitCode.USAGE_ERROR)
         try:
             adapter = load_adapter(spec)
-            examples = config.getoption("aha_max_examples")
+            given = {
+                field: config.getoption(f"aha_{field}")
+                for field in ("max_examples", "isolation", "time_limit")
+                if config.getoption(f"aha_{field}") is not None
+            }  # the others keep the defaults aha conform has (Settings)
             settings = Settings(
                 adapter=spec,
                 dtypes=parse_dtypes(config.getoption("aha_dtype")),
                 seed=config.getoption("aha_seed"),
                 case=config.getoption("aha_case"),
                 vectors=config.getoption("aha_vectors"),
-                **({} if examples is None else {"max_examples": examples}),
+                **given,
             )
         except (AdapterLoadError, ValueError) as exc:
             pytest.exit(f"aha: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
