@@ -111,3 +111,14 @@ def test_torch_entries_match_the_adapter() -> None:
         aha_triton.local_attention(t["q"], t["k"], t["v"], s, t["rel_bias"].double(), CONFIG)
     with pytest.raises(ShapeError, match="key_padding_mask"):
         aha_triton.local_attention(t["q"], t["k"], t["v"], s, t["rel_bias"], CONFIG, t_mask[:, :4])
+
+
+def test_envelope_is_declared_and_well_formed() -> None:
+    """Head dims 1 .. 256 (masked power-of-two tiles); under the interpreter, T ≤ 1100."""
+    from aha.conformance import envelope
+
+    adapter = load_adapter("triton")
+    env = envelope.of(adapter)
+    assert env["head_dims"] == list(range(1, 257))
+    assert env["max_seq_len"] == (1100 if adapter.device == "cpu" else None)
+    assert env["max_reach"] is None

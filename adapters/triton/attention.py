@@ -7,11 +7,13 @@ only; values are the caller's (the ``triton`` adapter checks them on the NumPy s
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 import triton
+from threadpoolctl import threadpool_limits
 from triton.runtime.interpreter import InterpretedFunction
 
 from aha.reference import AHAConfig, plan, validate
@@ -46,15 +48,24 @@ def kernel_device() -> str:
 # Under the interpreter every (program, key block) step costs milliseconds of Python whatever
 # the tile holds, so the tile grows with T: about INTERPRETER_TILES_PER_SEQ query tiles per
 # sequence, 16 (the smallest legal, so short tests cross several) up to 256. A T ≈ 1000
-# kernel-family case then runs in seconds, not minutes, and still crosses tiles.
-INTERPRETER_TILES_PER_SEQ = 8
+# kernel-family case then runs in seconds, not minutes, and still crosses tiles (measured
+# here for T = 1025, H = 3, reach 300: 21 s at 16 × 16 tiles, 8.9 s at 128, 5.2 s at 256).
+INTERPRETER_TILES_PER_SEQ = 4
 
 
 def interpreter_tiles(seq_len: int) -> Tiles:
-    """Square tiles under TRITON_INTERPRET: next_power_of_2(T / 8), within [16, 256]."""
+    """Square tiles under TRITON_INTERPRET: next_power_of_2(T / 4), within [16, 256]."""
     size = triton.next_power_of_2(max(1, seq_len // INTERPRETER_TILES_PER_SEQ))
     size = min(max(size, int(MIN_TILE)), 256)
     return Tiles(size, size, 4, 1)
+
+
+def single_blas_thread(interpreted: bool) -> contextlib.AbstractContextManager[Any]:
+    """Under the interpreter every tl.dot is a small NumPy matmul (≤ 256 × 256): OpenBLAS's
+    thread hand-off costs more than it saves, and on a busy machine a hand-off can stall for
+    milliseconds (measured here at load 12 on 2 cores: a T = 1025 case 21 s with the default
+    threads, 8.5 s with one). A GPU launch is left alone."""
+    return threadpool_limits(limits=1, user_api="blas") if interpreted else contextlib.nullcontext()
 
 
 def tiles(head_dim: int, dtype: torch.dtype, interpreted: bool, seq_len: int = 1) -> Tiles:
@@ -218,7 +229,8 @@ def band_forward(
     batch, heads, seq_len, head_dim = q.shape
     block_d = head_tile(head_dim)
     q, k, v = (x.contiguous() for x in (q, k, v))
-    t = tiles(block_d, q.dtype, isinstance(band_attention_fwd, InterpretedFunction), seq_len)
+    interpreted = isinstance(band_attention_fwd, InterpretedFunction)
+    t = tiles(block_d, q.dtype, interpreted, seq_len)
     out = torch.empty_like(q, dtype=out_dtype or q.dtype)
     stats = (
         [q.new_empty((batch, heads, seq_len), dtype=torch.float32) for _ in range(2)]
@@ -226,30 +238,31 @@ def band_forward(
         else [out, out]  # never written
     )
     grid = (triton.cdiv(seq_len, t.block_m), heads, batch)
-    band_attention_fwd[grid](
-        q,
-        k,
-        v,
-        out,
-        *stats,
-        band.bias,
-        band.reach if band.keep is None else band.keep,  # never read without padding
-        band.reach,
-        band.kv_len,
-        band.qk_coef,
-        seq_len,
-        (band.bias.shape[2] + 1) // 2,
-        HEAD_DIM=head_dim,
-        BLOCK_D=block_d,
-        BLOCK_M=t.block_m,
-        BLOCK_N=t.block_n,
-        CAUSAL=band.causal,
-        HAS_PADDING=band.keep is not None,
-        CLAMP_BIAS=band.clamp_bias,
-        SAVE_STATS=save_stats,
-        num_warps=t.num_warps,
-        num_stages=t.num_stages,
-    )
+    with single_blas_thread(interpreted):
+        band_attention_fwd[grid](
+            q,
+            k,
+            v,
+            out,
+            *stats,
+            band.bias,
+            band.reach if band.keep is None else band.keep,  # never read without padding
+            band.reach,
+            band.kv_len,
+            band.qk_coef,
+            seq_len,
+            (band.bias.shape[2] + 1) // 2,
+            HEAD_DIM=head_dim,
+            BLOCK_D=block_d,
+            BLOCK_M=t.block_m,
+            BLOCK_N=t.block_n,
+            CAUSAL=band.causal,
+            HAS_PADDING=band.keep is not None,
+            CLAMP_BIAS=band.clamp_bias,
+            SAVE_STATS=save_stats,
+            num_warps=t.num_warps,
+            num_stages=t.num_stages,
+        )
     return Forward(out, *stats) if save_stats else Forward(out, None, None)
 
 

@@ -27,6 +27,7 @@ from .attention import (
     head_tile,
     interpreter_tiles,
     local_band,
+    single_blas_thread,
     span_host,
 )
 from .kernel_bwd import band_attention_bwd_kv, band_attention_bwd_q
@@ -156,14 +157,15 @@ def band_vjp(
     plan_args = (band.bias, keep, band.reach, band.kv_len, band.qk_coef, seq_len)
     table_width = (band.bias.shape[2] + 1) // 2
     stats = (fwd.row_max, fwd.row_sum, delta)
-    band_attention_bwd_kv[(key_tiles, heads, batch)](
-        q, k, v, d_out, *stats, dk, dv, d_table, zdz, *plan_args, table_width,
-        **launch(t.kv, head_dim, block_d, band),
-    )  # fmt: skip
-    band_attention_bwd_q[(triton.cdiv(seq_len, t.q.block_m), heads, batch)](
-        q, k, v, d_out, *stats, dq, *plan_args, table_width,
-        **launch(t.q, head_dim, block_d, band),
-    )  # fmt: skip
+    with single_blas_thread(interpreted):
+        band_attention_bwd_kv[(key_tiles, heads, batch)](
+            q, k, v, d_out, *stats, dk, dv, d_table, zdz, *plan_args, table_width,
+            **launch(t.kv, head_dim, block_d, band),
+        )  # fmt: skip
+        band_attention_bwd_q[(triton.cdiv(seq_len, t.q.block_m), heads, batch)](
+            q, k, v, d_out, *stats, dq, *plan_args, table_width,
+            **launch(t.q, head_dim, block_d, band),
+        )  # fmt: skip
     return BandGrads(dq, dk, dv, d_table, zdz.double().sum((1, 2)).cpu().numpy())
 
 
