@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 import triton
-from threadpoolctl import threadpool_limits
 from triton.runtime.interpreter import InterpretedFunction
 
 from aha.reference import AHAConfig, plan, validate
@@ -65,7 +64,12 @@ def single_blas_thread(interpreted: bool) -> contextlib.AbstractContextManager[A
     thread hand-off costs more than it saves, and on a busy machine a hand-off can stall for
     milliseconds (measured here at load 12 on 2 cores: a T = 1025 case 21 s with the default
     threads, 8.5 s with one). A GPU launch is left alone."""
-    return threadpool_limits(limits=1, user_api="blas") if interpreted else contextlib.nullcontext()
+    if not interpreted:
+        return contextlib.nullcontext()
+    # Imported here: a GPU machine (installed --no-deps by gpu_check.sh) may lack it.
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def tiles(head_dim: int, dtype: torch.dtype, interpreted: bool, seq_len: int = 1) -> Tiles:
