@@ -92,10 +92,11 @@ def test_local_across_tiles_with_a_span_per_sequence(
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_padding_at_tile_edges_and_a_fully_padded_sequence(causal: bool) -> None:
-    """Padding from 15, 16 and 17 (around the tile edge) and a sequence with no real key: the
-    masked rows pass no gradient (GRAD-3, LOCAL-5)."""
+    """Padding from 15, 16 and 17 (around the tile edge), a hole inside the band, and a
+    sequence with no real key: the masked rows pass no gradient (GRAD-3, LOCAL-5)."""
     seq_len = 33
     mask = np.ones((4, seq_len), dtype=bool)
+    mask[0, 4:7] = False  # before the last real key: kv_len does not hide it
     mask[0, 15:] = False
     mask[1, 16:] = False
     mask[2, 17:] = False
@@ -125,11 +126,19 @@ def test_reach_one_and_reach_past_the_length() -> None:
 
 
 def test_the_temperature_clamp_passes_no_gradient_to_span_scale() -> None:
-    """Where τ = τmin holds, s gets 0; beside it, an unclamped sequence gets its dτ (GRAD-2)."""
+    """Where τ = τmin holds, s gets 0 though τ itself has a gradient (a wide band, so dZ ≠ 0);
+    beside it, an unclamped sequence gets its dτ (GRAD-2)."""
     config = AHAConfig(
-        window=16, max_rel_dist=16, temperature=0.5, temp_scale=1.0, min_temperature=0.6
+        window=16,
+        max_rel_dist=16,
+        temperature=0.5,
+        temp_scale=1.0,
+        min_temperature=0.6,
+        sharpen="long",  # τ = 0.5 + (1 − s): clamped at s = 0.95, where the band is wide
     )
-    case = inputs(2, 2, 17, 8, 16) | {"span_scale": np.array([0.05, 0.9])}
+    case = inputs(2, 2, 17, 8, 16) | {"span_scale": np.array([0.95, 0.3])}
+    p = ref.plan(case["span_scale"], 17, config)
+    assert list(p.reach) == [15, 4] and p.temperature[0] == 0.6
     got = check("local", config, case)
     assert got["span_scale"][0] == 0.0 and got["span_scale"][1] != 0.0
 
