@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from aha.adapters.reference import ReferenceAdapter
-from aha.reference import AHAError, DomainError, DTypeError, ParamsError
+from aha.reference import AHAConfig, AHAError, DomainError, DTypeError, ParamsError
 
 ERROR_BUGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "accepts-bad-input": (
@@ -26,6 +26,10 @@ ERROR_BUGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "message-unnamed": ("error messages do not name the argument", ("ERR-2",)),
     "mask-dtype-unchecked": ("a non-bool key_padding_mask is cast to bool", ("ERR-8",)),
     "params-keyerror": ("a missing or unknown parameter raises KeyError", ("ERR-7",)),
+    "config-unchecked": (
+        "an invalid configuration falls back to the defaults instead of raising",
+        ("CFG-2", "ERR-3"),
+    ),
 }
 
 # Where the span scale and the padding mask sit among each method's arguments.
@@ -53,6 +57,9 @@ class ErrorDeviant(ReferenceAdapter):
     def hybrid_layer(self, *args: Any) -> Any:
         return self._call("hybrid_layer", args)
 
+    def make_config(self, *args: Any) -> Any:
+        return self._call("make_config", args)
+
     def _call(self, method: str, args: tuple[Any, ...]) -> Any:
         correct = getattr(ReferenceAdapter, method)
         try:
@@ -62,6 +69,8 @@ class ErrorDeviant(ReferenceAdapter):
 
     def _instead(self, method: str, args: tuple[Any, ...], exc: AHAError, correct: Any) -> Any:
         bug, text = self.bug, str(exc)
+        if bug == "config-unchecked" and method == "make_config":
+            return AHAConfig()
         if bug == "accepts-bad-input":
             return _filled(method, args, 0.0)
         if bug == "nan-accepted" and isinstance(exc, DomainError) and "finite" in text:

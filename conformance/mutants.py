@@ -20,7 +20,7 @@ from .deviant import BRANCHES, DeviantAdapter, Knobs
 from .err_mutants import ERROR_BUGS, ErrorDeviant
 
 CAPABILITIES = frozenset(
-    {"plan", "local", "global", "layer", "causal", "key_padding", "float64", "float32"}
+    {"plan", "local", "global", "layer", "causal", "key_padding", "float64", "float32", "config"}
 )
 
 
