@@ -4,4 +4,4 @@ Written by ``aha vectors generate`` when it regenerates the shipped corpus; comm
 conformance/vectors/. A corpus with another digest is verified in full before a run uses it.
 """
 
-CORPUS_DIGEST = "7934420881c593a20235ea5c30e8f572e8b550a45c4afc553d4395c34e3a768f"
+CORPUS_DIGEST = "8dda586ea410b7347f9e777f705b0bb8124ed82c080dbbf80d383616239a825d"

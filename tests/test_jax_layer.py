@@ -80,7 +80,7 @@ def test_span_gradient_flows_through_temperature_only() -> None:
 def test_adapters_load_with_their_claims() -> None:
     jax_adapter = load_adapter("jax")
     dpa = load_adapter("jax-dpa")
-    operations = {"local", "global", "layer", "causal", "key_padding"}
+    operations = {"local", "global", "layer", "vjp", "causal", "key_padding"}
     assert jax_adapter.capabilities == operations | {"float64", "float32", "float16", "bfloat16"}
     assert "plan" not in dpa.capabilities and "layer" not in dpa.capabilities
 

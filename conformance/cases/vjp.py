@@ -72,6 +72,20 @@ def local_cases() -> Iterator[Case]:
         config=c2,
         inputs=with_d_out(lambda rng: core(rng, 2, 2, 8, 4, 8, span=[0.8125, 0.3125])),
     )
+    # τ0 = 1/4, α = 1, τmin = 13/16: s = 9/16 ties the clamp exactly (τ0 + α·s = τmin, a tie
+    # counts as clamped: GRAD-2); s = 15/16 is free. Both sit mid-piece (W·s = 4.5, 7.5).
+    c_tie = {"window": 8, "max_rel_dist": 8, "temperature": 0.25}
+    c_tie |= {"temp_scale": 1.0, "min_temperature": 0.8125}
+    yield valid(
+        id="local_vjp/clamp-tie",
+        kind="local_vjp",
+        description="τ0 + α·s equals τmin exactly for one sequence: the tie is clamped, its s "
+        "gets exactly zero",
+        clauses="GRAD-2 PLAN-4",
+        flags="grad-through-clamp",
+        config=c_tie,
+        inputs=with_d_out(lambda rng: core(rng, 2, 2, 8, 4, 8, span=[0.5625, 0.9375])),
+    )
     c3 = {"window": 8, "max_rel_dist": 8, "causal": True, "temp_scale": 0.5}
     yield valid(
         id="local_vjp/dead-rows",
