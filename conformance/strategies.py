@@ -27,7 +27,9 @@ from aha.reference import AHAConfig, param_shapes
 
 from . import operations
 
-KINDS = operations.NAMES  # the operations whose inputs case_inputs draws
+# The operations whose inputs case_inputs draws: all but `config`, whose input is the
+# configuration itself (the invalid config cases check it, ERR-3).
+KINDS = tuple(name for name in operations.NAMES if name != "config")
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 CONFIG_FIELDS = frozenset(f.name for f in fields(AHAConfig))
 # Lengths that are not powers of two, or sit just beside one, catch tiling and edge bugs.
