@@ -19,8 +19,8 @@ from .cases import FLAGS, catalog
 from .corpus import Case, Corpus, CorpusError
 from .errors_contract import names_argument
 from .operations import OPERATIONS
+from .tolerance import SPAN_MARGIN
 
-MARGIN = 0.2  # PREC-5: distance of W·s from every integer in layer vectors
 REDERIVE_RTOL = 1e-12  # float64 re-derivation may differ by summation order (BLAS), no more
 # A stored baseline error e_d must be the re-derived one within 1/8 of it: another machine's
 # BLAS may round a baseline element differently, and a forged e_d would loosen the PREC-3
@@ -60,7 +60,7 @@ def _with_span_margin(case: Case, config: AHAConfig) -> Case:
         params = {**case.inputs["params"], "span.bias": np.array([step / 16])}
         inputs = {**case.inputs, "params": params}
         s = oracle.evaluate("layer", config, inputs)["s"]
-        if oracle.span_margin(config, s) < MARGIN:
+        if oracle.span_margin(config, s) < SPAN_MARGIN:
             continue
         windows = [
             np.floor(
@@ -70,7 +70,7 @@ def _with_span_margin(case: Case, config: AHAConfig) -> Case:
         ]
         if all(np.array_equal(w, np.floor(config.window * s)) for w in windows):
             return dataclasses.replace(case, inputs=inputs)
-    raise AssertionError(f"{case.id}: no span.bias keeps W·s {MARGIN} from an integer")
+    raise AssertionError(f"{case.id}: no span.bias keeps W·s {SPAN_MARGIN} from an integer")
 
 
 def _invalid_in(case: Case) -> tuple[str, ...]:

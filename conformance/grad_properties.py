@@ -24,6 +24,7 @@ from .calls import CheckFailed, call_adapter, expect
 from .operations import GRAD
 from .properties import Draw, Property
 from .protocol import Adapter
+from .tolerance import SPAN_MARGIN
 
 # Central differences at STEP on inputs of size ~1: the reference's VJPs agree with them to
 # 2.9e-9 relative (notes/H3a.md, 300 layer draws); RTOL leaves 300× room for another
@@ -31,7 +32,6 @@ from .protocol import Adapter
 STEP, RTOL = 1e-6, 1e-6
 KINK_MARGIN = 1e-3  # W·s from an integer and τ from τmin, for finite differences
 SIGMA_MIN = 0.1  # LayerNorm rows with √(var + eps) below this bend within a step
-SPAN_MARGIN = 0.2  # PREC-5: a predicted s lands on the oracle's windows in every dtype
 
 
 def matches_reference(kind: str) -> Callable[[Adapter, AHAConfig, dict[str, Any], str], None]:
