@@ -99,13 +99,16 @@ class LazyInputs(Mapping[str, Any]):
 def inputs(recipe: Mapping[str, Any], seed: int) -> LazyInputs:
     """The inputs of a generated case from its recipe (the manifest's ``generated`` field).
 
-    q, k, v [B, H, T, Dh] and rel_bias [H, 2R − 1] on their grids; span_scale [B] as listed
+    q, k, v [B, H, T, Dh] and rel_bias [H, 2R − 1] on their grids, and d_out [B, H, T, Dh]
+    when the recipe has its grid (VJP cases: the cotangent of out); span_scale [B] as listed
     (binary64); key_padding_mask [B, T] from ``real``: sequence b's real tokens are the
     positions start_b ≤ j < end_b, every other position is padding.
     """
     shape = recipe["shape"]
     B, H, T, Dh, R = (int(shape[n]) for n in ("B", "H", "T", "Dh", "R"))
     sizes = {"q": (B, H, T, Dh), "k": (B, H, T, Dh), "v": (B, H, T, Dh), "rel_bias": (H, 2 * R - 1)}
+    if "d_out" in recipe["grids"]:
+        sizes["d_out"] = (B, H, T, Dh)
     build: dict[str, Any] = {}
     for name, size in sizes.items():
         grid = Grid(**recipe["grids"][name])

@@ -57,13 +57,15 @@ def _positive_int(x: Any) -> bool:
 
 def outside(adapter: Any, case: Any) -> str | None:
     """Why a golden case lies outside the adapter's envelope, or None when it lies inside."""
-    if case.kind not in ("local", "global", "layer") or case.error:
-        return None  # the plan has no shape; an invalid case must raise at any shape
-    if getattr(case, "generated", None):  # kernel tier: the shape without building inputs
+    if case.error:
+        return None  # an invalid case must raise at any shape
+    if getattr(case, "generated", None):  # kernel tier, VJPs too: the shape, no inputs built
         shape = case.generated["shape"]
         T, Dh = int(shape["T"]), int(shape["Dh"])
         span = case.generated.get("span_scale")
         return _outside(of(adapter), case.kind, case.aha_config(), T, Dh, span)
+    if case.kind not in ("local", "global", "layer"):
+        return None  # the plan has no shape
     return outside_inputs(adapter, case.kind, case.aha_config(), case.inputs)
 
 

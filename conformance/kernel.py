@@ -6,6 +6,11 @@ on a sample of query rows only: every row at and beside a tile edge of tiles 16 
 first and last rows, the rows at and beside every padding boundary, and a few random rows.
 Expected values come from the reference's second evaluation order, asked for those rows only
 (reference/scalable.py, ORDER-1), so a T = 16384 case costs little to build, store and judge.
+
+A VJP case (local_vjp, global_vjp) generates its cotangent d_out like the other inputs and
+stores grad.q, grad.k and grad.v on the same rows of the T axis, and the small gradients
+(grad.rel_bias, grad.span_scale) whole. dk and dv collect every query's contribution, so they
+are evaluated whole, in the blocked order (reference/scalable_grad.py), and then sampled.
 """
 
 from __future__ import annotations
@@ -24,9 +29,13 @@ from aha.reference.validate import FLOAT_DTYPES
 from . import counter
 from .corpus import Case, seed_of
 from .counter import Grid
+from .operations import GRAD
 
 GENERATOR = "counter-1"
 TIERS = ("default", "kernel")
+KINDS = ("local", "global", "local_vjp", "global_vjp")
+# Outputs of shape [B, H, T, Dh]: stored, and judged, on the sampled rows of their T axis.
+ON_ROWS = ("out", f"{GRAD}q", f"{GRAD}k", f"{GRAD}v")
 EDGE = 16  # every tile edge of tiles 16, 32, …, 256 is a multiple of 16
 DENSE_EDGES_UP_TO = 2048  # longer sequences: edges of 256 everywhere, of 16 near both ends
 END_ZONE = 256  # positions from either end where every edge of 16 is sampled in long inputs
@@ -39,7 +48,7 @@ class KernelCase:
     """A kernel case as the catalog declares it (STYLE 15: keywords, not positions)."""
 
     id: str
-    kind: str  # "local" or "global"
+    kind: str  # one of KINDS
     description: str
     clauses: tuple[str, ...]
     config: dict[str, Any]
@@ -47,9 +56,9 @@ class KernelCase:
     H: int
     T: int
     Dh: int
-    span_scale: tuple[float, ...] | None = None  # local cases: one per batch element
+    span_scale: tuple[float, ...] | None = None  # local(_vjp) cases: one per batch element
     real: tuple[tuple[int, int], ...] | None = None  # [start, end) of real tokens, per b
-    grids: Mapping[str, Grid] = field(default_factory=dict)  # q, k, v, rel_bias; else default
+    grids: Mapping[str, Grid] = field(default_factory=dict)  # by tensor name; else default
     flags: tuple[str, ...] = ()
     dtypes: tuple[str, ...] = FLOAT_DTYPES
     tier: str = "default"
@@ -62,7 +71,7 @@ class KernelCase:
             "shape": {"B": self.B, "H": self.H, "T": self.T, "Dh": self.Dh, "R": R},
             "grids": {
                 name: self.grids.get(name, DEFAULT_GRID).to_dict()
-                for name in ("q", "k", "v", "rel_bias")
+                for name in generated_names(self.kind)
             },
             "span_scale": None if self.span_scale is None else list(self.span_scale),
             "real": None if self.real is None else [list(r) for r in self.real],
@@ -70,8 +79,8 @@ class KernelCase:
 
     def case(self) -> Case:
         """The corpus Case: inputs built lazily from the recipe, rows sampled."""
-        assert self.kind in ("local", "global") and self.tier in TIERS, self.id
-        assert (self.span_scale is not None) == (self.kind == "local"), self.id
+        assert self.kind in KINDS and self.tier in TIERS, self.id
+        assert (self.span_scale is not None) == self.kind.startswith("local"), self.id
         recipe = self.recipe()
         seed = seed_of(self.id)
         return Case(
@@ -89,8 +98,14 @@ class KernelCase:
         )
 
 
+def generated_names(kind: str) -> tuple[str, ...]:
+    """The tensors a kernel case of ``kind`` generates: a VJP's cotangent d_out too."""
+    return ("q", "k", "v", "rel_bias", *(("d_out",) if kind.endswith("_vjp") else ()))
+
+
 def sample_rows(seq_len: int, real: Any, seed: int) -> np.ndarray:
-    """The query rows a kernel case stores, sorted and unique (spec/vectors.md, "Sampled rows")."""
+    """The rows of the T axis a kernel case stores, sorted and unique (spec/vectors.md,
+    "Sampled rows"): the query rows of out and dq, the key rows of dk and dv."""
     T = seq_len
     if T <= DENSE_EDGES_UP_TO:
         edges = np.arange(EDGE, T, EDGE)
@@ -107,85 +122,139 @@ def sample_rows(seq_len: int, real: Any, seed: int) -> np.ndarray:
     return np.unique(every[(every >= 0) & (every < T)])
 
 
-def reference_rows(
+def reference_outputs(
     kind: str, config: AHAConfig, inputs: Mapping[str, Any], rows: np.ndarray, dtype: str
-) -> np.ndarray:
-    """The reference's out[:, :, rows] at ``dtype`` (the oracle at float64, else the
-    baseline of PREC-2 on inputs cast to dtype), evaluated on those rows only (ORDER-1)."""
-    from aha.reference import scalable
+) -> dict[str, np.ndarray]:
+    """The reference's outputs as a case of ``kind`` stores them, at ``dtype`` (the oracle at
+    float64, else the baseline of PREC-2 and GRAD-6 on inputs cast to dtype): out[:, :, rows]
+    evaluated on those rows only (ORDER-1); every gradient evaluated whole, then grad.q,
+    grad.k and grad.v cut to ``rows`` (their T axis)."""
+    from aha.reference import scalable, scalable_grad
 
     x = {n: inputs[n] for n in inputs}
-    for name in ("q", "k", "v", "rel_bias"):
+    for name in generated_names(kind):
         x[name] = np.asarray(x[name]).astype(dtype)
     mask = x.get("key_padding_mask")
     if kind == "local":
-        return scalable.local_attention_blocked(
+        out = scalable.local_attention_blocked(
             x["q"], x["k"], x["v"], x["span_scale"], x["rel_bias"], config, mask,
             dtype=dtype, rows=rows,
         )  # fmt: skip
-    return scalable.global_attention_blocked(
-        x["q"], x["k"], x["v"], x["rel_bias"], config, mask, dtype=dtype, rows=rows
-    )
+        return {"out": out}
+    if kind == "global":
+        out = scalable.global_attention_blocked(
+            x["q"], x["k"], x["v"], x["rel_bias"], config, mask, dtype=dtype, rows=rows
+        )
+        return {"out": out}
+    if kind == "local_vjp":
+        grads = scalable_grad.local_attention_vjp_blocked(
+            x["q"], x["k"], x["v"], x["span_scale"], x["rel_bias"], config, mask, x["d_out"],
+            dtype=dtype,
+        )  # fmt: skip
+    else:
+        grads = scalable_grad.global_attention_vjp_blocked(
+            x["q"], x["k"], x["v"], x["rel_bias"], config, mask, x["d_out"], dtype=dtype
+        )
+    T = x["q"].shape[2]
+    return on_rows({f"{GRAD}{name}": g for name, g in grads.items()}, rows, T)
+
+
+def on_rows(outputs: dict[str, Any], rows: np.ndarray, seq_len: int) -> dict[str, Any]:
+    """``outputs`` with each of ON_ROWS that is an array [B, H, T, ·] cut to ``rows`` of its
+    T axis; everything else (small gradients, wrong shapes, non-arrays) as it is."""
+
+    def cut(name: str, value: Any) -> Any:
+        if name in ON_ROWS and isinstance(value, np.ndarray):
+            if value.ndim == 4 and value.shape[2] == seq_len:
+                return value[:, :, rows]
+        return value
+
+    return {name: cut(name, value) for name, value in outputs.items()}
 
 
 def build(case: Case) -> Case:
-    """The case with its expected rows and each dtype's baseline error on those rows."""
+    """The case with its expected outputs (sampled rows, whole small gradients) and each
+    dtype's baseline error on them."""
     assert case.rows is not None, case.id
     config, rows = case.aha_config(), np.asarray(case.rows, dtype=np.int64)
-    for name in ("q", "k", "v", "rel_bias"):
+    for name in generated_names(case.kind):
         a = case.inputs[name]
         for dtype in case.dtypes:
             if not np.array_equal(a.astype(dtype).astype(np.float64), a):
                 raise AssertionError(f"{case.id}: input {name} is not exact in {dtype}")
-    oracle = reference_rows(case.kind, config, case.inputs, rows, "float64")
+    oracle = reference_outputs(case.kind, config, case.inputs, rows, "float64")
     baseline = {
-        dtype: {
-            "out": 0.0
-            if dtype == "float64"
-            else float(
-                np.max(
-                    np.abs(
-                        reference_rows(case.kind, config, case.inputs, rows, dtype).astype(
-                            np.float64
-                        )
-                        - oracle
-                    ),
-                    initial=0,
-                )
-            )
-        }
+        dtype: baseline_errors(case.kind, config, case.inputs, rows, oracle, dtype)
         for dtype in case.dtypes
     }
-    return dataclasses.replace(case, expected={"out": oracle}, baseline_error=baseline)
+    return dataclasses.replace(case, expected=oracle, baseline_error=baseline)
+
+
+def baseline_errors(
+    kind: str,
+    config: AHAConfig,
+    inputs: Mapping[str, Any],
+    rows: np.ndarray,
+    oracle: dict[str, np.ndarray],
+    dtype: str,
+) -> dict[str, float]:
+    """max |baseline − oracle| per stored output, on what is stored (PREC-3, GRAD-6); 0 for
+    float64, which has no baseline."""
+    if dtype == "float64":
+        return {name: 0.0 for name in oracle}
+    base = reference_outputs(kind, config, inputs, rows, dtype)
+    return {
+        name: float(np.max(np.abs(base[name].astype(np.float64) - want), initial=0))
+        for name, want in oracle.items()
+    }
 
 
 def rederive(case: Case, rtol: float, ulps: float) -> list[tuple[str, str]]:
-    """``aha vectors verify``: (field, problem) where the stored rows differ from the
-    reference's by more than ``rtol`` at the output's scale, or a baseline error by more than
-    ``ulps`` units in the last place of its dtype."""
+    """``aha vectors verify``: (field, problem) where the recipe's tensors are not the kind's,
+    the rows are not the sampled ones, a stored output differs from the reference's by more
+    than ``rtol`` at its scale, or a baseline error differs from the re-derived one by more
+    than ``ulps`` units in the last place of its dtype at the output's scale."""
     found = []
-    rows = np.asarray(case.rows, dtype=np.int64)
-    if case.rows is None or not np.array_equal(rows, sample_rows_of(case)):
+    if case.kind not in KINDS:
+        return [("kind", f"a generated case must be one of {list(KINDS)}")]
+    names = generated_names(case.kind)
+    if case.generated is None or sorted(case.generated["grids"]) != sorted(names):
+        found.append(("generated/grids", f"must name exactly {', '.join(names)}"))
+        return found
+    if case.rows is None or not np.array_equal(np.asarray(case.rows), sample_rows_of(case)):
         found.append(("rows", "are not the sampled rows of spec/vectors.md"))
     fresh = build(case)
-    want, got = case.expected.get("out"), fresh.expected["out"]
-    scale = max(1.0, float(np.max(np.abs(got), initial=0)))
-    if (
-        want is None
-        or got.shape != want.shape
-        or np.max(np.abs(got - want), initial=0) > rtol * scale
-    ):
-        found.append(("tensors/expected.out", "no longer matches the reference"))
+    if set(case.expected) != set(fresh.expected):
+        found.append(
+            ("tensors", f"expected outputs {sorted(case.expected)}, not {sorted(fresh.expected)}")
+        )
+    for name in sorted(set(fresh.expected) & set(case.expected)):
+        want, got = case.expected[name], fresh.expected[name]
+        if (
+            got.shape != want.shape
+            or got.dtype != want.dtype
+            or np.max(np.abs(got - want), initial=0) > rtol * _scale(got)
+        ):
+            found.append((f"tensors/expected.{name}", "no longer matches the reference"))
     if set(case.baseline_error) != set(case.dtypes):
         found.append(("baseline_error", f"must have one entry per dtype of {list(case.dtypes)}"))
         return found
     for dtype in case.dtypes:
-        stored = case.baseline_error[dtype].get("out", -1.0)
-        derived = fresh.baseline_error[dtype]["out"]
-        slack = ulps * float(ml_dtypes.finfo(dtype).eps) / 2 * scale
-        if abs(stored - derived) > slack:
-            found.append((f"baseline_error/{dtype}/out", f"{stored:.6g}, re-derived {derived:.6g}"))
+        stored, derived = case.baseline_error[dtype], fresh.baseline_error[dtype]
+        if set(stored) != set(derived):
+            found.append((f"baseline_error/{dtype}", f"must name the outputs {sorted(derived)}"))
+            continue
+        for name, e in derived.items():
+            slack = ulps * float(ml_dtypes.finfo(dtype).eps) / 2 * _scale(fresh.expected[name])
+            if abs(stored[name] - e) > slack:
+                found.append(
+                    (f"baseline_error/{dtype}/{name}", f"{stored[name]:.6g}, re-derived {e:.6g}")
+                )
     return found
+
+
+def _scale(a: np.ndarray) -> float:
+    return max(1.0, float(np.max(np.abs(a), initial=0)))
 
 
 def sample_rows_of(case: Case) -> np.ndarray:
@@ -195,15 +264,13 @@ def sample_rows_of(case: Case) -> np.ndarray:
 
 
 def sampled(case: Case, got: dict[str, Any]) -> dict[str, Any]:
-    """The adapter's outputs on the case's sampled rows; anything that is not an array of
-    the full [B, H, T, Dh] shape is passed through for the comparison to reject."""
+    """The adapter's outputs as the case stores them: out, grad.q, grad.k and grad.v on the
+    case's sampled rows; anything that is not an array of the full [B, H, T, ·] shape is
+    passed through for the comparison to reject."""
     if case.rows is None:
         return got
-    out = got.get("out")
     T = int(case.generated["shape"]["T"]) if case.generated else -1
-    if isinstance(out, np.ndarray) and out.ndim == 4 and out.shape[2] == T:
-        return {**got, "out": out[:, :, np.asarray(case.rows, dtype=np.int64)]}
-    return got
+    return on_rows(got, np.asarray(case.rows, dtype=np.int64), T)
 
 
 def in_tier(case: Case, tier: str) -> bool:

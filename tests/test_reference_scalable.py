@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aha import reference as ref
-from aha.conformance import corpus
+from aha.conformance import corpus, kernel
 from aha.conformance.operations import OPERATIONS
 from aha.conformance.strategies import draw_case
 from aha.reference import AHAConfig, ShapeError, scalable, scalable_grad
@@ -353,7 +353,13 @@ def test_edges(cfg: AHAConfig, inputs: dict[str, Any], block: int | None) -> Non
 
 # --- The golden corpus: expected values frozen from the dense reference ---
 
-CASES = [c for c in corpus.load().cases if c.kind in BLOCKED]
+# The long kernel-tier VJP cases were frozen from the blocked order itself (whole gradients,
+# seconds each): `aha vectors verify` (tests/test_vectors.py) re-derives them.
+CASES = [
+    c
+    for c in corpus.load().cases
+    if c.kind in BLOCKED and not (c.tier == "kernel" and c.kind.endswith("_vjp"))
+]
 
 
 @pytest.mark.clause("ORDER-1", "LOCAL-1", "GLOBAL-1", "LAYER-7", "ERR-1")
@@ -368,6 +374,7 @@ def test_golden_corpus(case: corpus.Case) -> None:
     rows = None if case.rows is None else np.asarray(case.rows, dtype=np.int64)
     extra = {} if rows is None or case.kind not in ("local", "global") else {"rows": rows}
     got = OPERATIONS[case.kind].collect(BLOCKED[case.kind](*args, **extra))
+    got = kernel.sampled(case, got)  # a kernel VJP case stores grad.q, grad.k, grad.v on rows
     for name, expected in case.expected.items():
         floor = 1.0 if case.kind.endswith("_vjp") else 0.0
         got_name = np.asarray(got[name], dtype=expected.dtype)

@@ -8,10 +8,10 @@ A new section is a module with ``cases() -> Iterator[Case]`` added to ``SECTIONS
 from __future__ import annotations
 
 from ..corpus import Case
-from . import errors, global_, kernel, layer, local, plan, vjp
+from . import errors, global_, kernel, kernel_vjp, layer, local, plan, vjp
 from .flags import FLAGS
 
-SECTIONS = (plan, local, global_, layer, vjp, errors, kernel)  # manifest order
+SECTIONS = (plan, local, global_, layer, vjp, errors, kernel, kernel_vjp)  # manifest order
 
 
 def catalog() -> list[Case]:
