@@ -7,19 +7,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from aha.adapters.base import CheckedAdapter
 from aha.reference import AHAConfig
 
 from . import buckets, vjp
-from .attention import DevicePlan, global_attention, host_plan, local_attention
-from .layer import hybrid_layer
+from .attention import global_attention, host_plan, local_attention
+from .layer import hybrid_layer, span_scale
 
-_local = jax.jit(local_attention, static_argnames="config")
-_global = jax.jit(global_attention, static_argnames="config")
-_layer = jax.jit(hybrid_layer, static_argnames="config")
+# Arrays go to these as NumPy arrays: jit transfers them, where jnp.asarray would compile a
+# staging function for each new shape (709 compiles in a default run).
+_local = vjp.Compiled(local_attention)
+_global = vjp.Compiled(global_attention)
+_layer = vjp.Compiled(hybrid_layer)
+_span = vjp.Compiled(span_scale)
 
 
 @contextlib.contextmanager
@@ -34,13 +36,23 @@ def x64_for(dtype: Any) -> Iterator[None]:
 
 
 def to_jax(a: Any) -> Any:
-    """A NumPy array (bfloat16 as ml_dtypes.bfloat16, which JAX reads natively) or None."""
-    return None if a is None else jnp.asarray(a)
+    """A NumPy array (bfloat16 as ml_dtypes.bfloat16, which JAX reads natively) on the
+    device, or None."""
+    return None if a is None else jax.device_put(a)
 
 
 def compute_dtype(dtype: Any) -> np.dtype:
     """float32 for 16-bit storage, else the dtype itself (PREC-2)."""
     return np.promote_types(np.dtype(dtype), np.float32)
+
+
+def attention_grads(
+    b: buckets.Bucket, d_qkv: tuple[np.ndarray, ...], d_table: np.ndarray, dtype: np.dtype
+) -> dict[str, np.ndarray]:
+    """A bucketed VJP's gradients for the caller's q, k, v and rel_bias, in ``dtype``: each
+    computed in float32 or float64 and rounded once (PREC-2, GRAD-4)."""
+    found = {name: b.crop(g).astype(dtype) for name, g in zip("qkv", d_qkv, strict=True)}
+    return found | {"rel_bias": b.fold(d_table).astype(dtype)}
 
 
 class JaxAdapter(CheckedAdapter):
@@ -64,22 +76,14 @@ class JaxAdapter(CheckedAdapter):
         config: AHAConfig,
         mask: np.ndarray | None,
     ) -> np.ndarray:
-        dt = compute_dtype(q.dtype)
-        plan = host_plan(s, q.shape[2], q.shape[3], config, dt)  # the true T and Dh: PLAN-3
-        # Padded to shape buckets so one compiled kernel serves many shapes (buckets.py).
-        b = buckets.pad(q, k, v, rel_bias, config, mask)
-        batch = b.q.shape[0]
-        plan = DevicePlan(
-            *(
-                buckets.pad_batch(a, batch, 0 if name == "temp_slope" else 1)
-                for name, a in zip(DevicePlan._fields, plan, strict=True)
-            )
-        )
-        span = buckets.pad_batch(s.astype(dt), batch, 1.0)
-        with x64_for(q.dtype):
-            arrays = map(to_jax, (b.q, b.k, b.v, span, b.rel_bias))
-            out = np.asarray(_local(*arrays, plan, b.config, to_jax(b.mask)))
-        return buckets.crop(out, b.shape)
+        dt, b = compute_dtype(q.dtype), buckets.bucket(q.shape, config)
+        span = b.batch(s, 1.0)  # padded sequences get a plan of their own
+        plan = host_plan(span, q.shape[2], q.shape[3], config, dt)  # the true T and Dh: PLAN-3
+        with x64_for(dt):
+            q2, k2, v2 = (b.heads(a.astype(dt)) for a in (q, k, v))
+            table = b.bias(rel_bias.astype(dt))
+            out = _local(b.small)(q2, k2, v2, span.astype(dt), table, plan, b.config, b.mask(mask))
+        return b.crop(np.asarray(out)).astype(q.dtype)
 
     def global_(
         self,
@@ -90,12 +94,13 @@ class JaxAdapter(CheckedAdapter):
         config: AHAConfig,
         mask: np.ndarray | None,
     ) -> np.ndarray:
-        b = buckets.pad(q, k, v, rel_bias, config, mask)  # shape buckets (buckets.py)
-        scale = np.asarray(config.softmax_scale(q.shape[-1]), compute_dtype(q.dtype))
-        with x64_for(q.dtype):
-            arrays = map(to_jax, (b.q, b.k, b.v, b.rel_bias))
-            out = np.asarray(_global(*arrays, b.config, to_jax(b.mask), to_jax(scale)))
-        return buckets.crop(out, b.shape)
+        dt, b = compute_dtype(q.dtype), buckets.bucket(q.shape, config)
+        scale = np.asarray(config.softmax_scale(q.shape[3]), dt)  # of the true Dh: CFG-4
+        with x64_for(dt):
+            q2, k2, v2 = (b.heads(a.astype(dt)) for a in (q, k, v))
+            table = b.bias(rel_bias.astype(dt))
+            out = _global(b.small)(q2, k2, v2, table, b.config, b.mask(mask), scale)
+        return b.crop(np.asarray(out)).astype(q.dtype)
 
     def layer(
         self,
@@ -106,20 +111,11 @@ class JaxAdapter(CheckedAdapter):
         s: np.ndarray | None,
         heads: int,
     ) -> tuple[np.ndarray, np.ndarray]:
-        T, D = x.shape[1:]
-        dt = compute_dtype(x.dtype)
-        # A given s keeps its binary64 value for the plan (PREC-4); see layer.hybrid_layer.
-        plan = None if s is None else host_plan(s, T, D // heads, config, dt)
-        with x64_for(x.dtype):
-            y, s_used = _layer(
-                to_jax(x),
-                {name: to_jax(a) for name, a in params.items()},
-                config,
-                to_jax(mask),
-                None if s is None else to_jax(s.astype(dt)),
-                plan,
-            )
-            return np.asarray(y), (np.asarray(s_used, np.float64) if s is None else s)
+        call = LayerCall(x, params, config, mask, s, heads)
+        with x64_for(call.dtype):
+            span = call.span.astype(call.dtype)  # predicted or given: one compiled layer
+            y, _ = _layer(call.bucket.heads.small)(*call.inputs(), span, call.plan, call.padding)
+        return call.bucket.crop(np.asarray(y)).astype(x.dtype), call.span_used()
 
     # VJPs: jax.vjp of the same functions, under jit (GRAD-4; adapters/jax/vjp.py)
     def local_vjp(
@@ -133,13 +129,17 @@ class JaxAdapter(CheckedAdapter):
         mask: np.ndarray | None,
         d_out: np.ndarray,
     ) -> dict[str, np.ndarray]:
-        dt = compute_dtype(q.dtype)
-        plan = host_plan(s, q.shape[2], q.shape[3], config, dt)
-        with x64_for(q.dtype):
-            arrays = map(to_jax, (q, k, v, s.astype(dt), rel_bias))
-            grads = vjp.local_vjp(*arrays, plan, config, to_jax(mask), to_jax(d_out))
+        dt, b = compute_dtype(q.dtype), buckets.bucket(q.shape, config)
+        span = b.batch(s, 1.0)
+        plan = host_plan(span, q.shape[2], q.shape[3], config, dt)
+        with x64_for(dt):
+            q2, k2, v2, d2 = (b.heads(a.astype(dt)) for a in (q, k, v, d_out))
+            table = b.bias(rel_bias.astype(dt))
+            mask2, span2 = b.mask(mask), span.astype(dt)
+            grads = vjp.local_vjp(b.small)(q2, k2, v2, span2, table, plan, b.config, mask2, d2)
             dq, dk, dv, ds, d_table = map(np.asarray, grads)
-        return {"q": dq, "k": dk, "v": dv, "rel_bias": d_table, "span_scale": ds.astype(np.float64)}
+        found = attention_grads(b, (dq, dk, dv), d_table, q.dtype)
+        return found | {"span_scale": ds[: q.shape[0]].astype(np.float64)}
 
     def global_vjp(
         self,
@@ -151,10 +151,14 @@ class JaxAdapter(CheckedAdapter):
         mask: np.ndarray | None,
         d_out: np.ndarray,
     ) -> dict[str, np.ndarray]:
-        with x64_for(q.dtype):
-            arrays = map(to_jax, (q, k, v, rel_bias))
-            grads = vjp.global_vjp(*arrays, config, to_jax(mask), to_jax(d_out))
-            return dict(zip(("q", "k", "v", "rel_bias"), map(np.asarray, grads), strict=True))
+        dt, b = compute_dtype(q.dtype), buckets.bucket(q.shape, config)
+        scale = np.asarray(config.softmax_scale(q.shape[3]), dt)
+        with x64_for(dt):
+            q2, k2, v2, d2 = (b.heads(a.astype(dt)) for a in (q, k, v, d_out))
+            table = b.bias(rel_bias.astype(dt))
+            grads = vjp.global_vjp(b.small)(q2, k2, v2, table, b.config, b.mask(mask), scale, d2)
+            dq, dk, dv, d_table = map(np.asarray, grads)
+        return attention_grads(b, (dq, dk, dv), d_table, q.dtype)
 
     def layer_vjp(
         self,
@@ -167,30 +171,70 @@ class JaxAdapter(CheckedAdapter):
         d_y: np.ndarray,
         d_s: np.ndarray | None,
     ) -> dict[str, Any]:
-        T, D = x.shape[1:]
-        dt = compute_dtype(x.dtype)
-        if s is None:
-            # The plan of the predicted s, fixed before differentiating: it is piecewise
-            # constant in s (GRAD-1), and a host callback inside jax.vjp under x64 was seen to
-            # receive s in the wrong dtype.
-            with x64_for(x.dtype):
-                jx, jp = to_jax(x), {name: to_jax(a) for name, a in params.items()}
-                s_used = np.asarray(vjp.predicted_span(jx, jp, config, to_jax(mask)), np.float64)
-            plan = host_plan(s_used, T, D // heads, config, dt)
-        else:
-            plan = host_plan(s, T, D // heads, config, dt)
-        with x64_for(x.dtype):
-            dx, d_params, d_span = vjp.layer_vjp(
-                to_jax(x),
-                {name: to_jax(a) for name, a in params.items()},
-                config,
-                to_jax(mask),
-                None if s is None else to_jax(s.astype(dt)),
-                plan,
-                to_jax(d_y),
-                None if d_s is None else to_jax(d_s.astype(dt)),
+        call = LayerCall(x, params, config, mask, s, heads)
+        b = call.bucket
+        d_s = np.zeros(x.shape[0]) if d_s is None else d_s
+        with x64_for(call.dtype):
+            dx, d_params, d_span = vjp.layer_vjp(b.heads.small)(
+                *call.inputs(),
+                call.span.astype(call.dtype),
+                np.full(call.span.shape, s is None),  # predicted or given: one compiled VJP
+                call.plan,
+                call.padding,
+                b.x(d_y.astype(call.dtype)),
+                b.heads.batch(d_s, 0.0).astype(call.dtype),
             )
-            found: dict[str, Any] = {"x": np.asarray(dx), "params": vjp.to_numpy(d_params)}
-            if s is not None:
-                found["span_scale"] = np.asarray(d_span).astype(np.float64)
+            grads = b.crop_params(vjp.to_numpy(d_params))
+            found: dict[str, Any] = {
+                "x": b.crop(np.asarray(dx)).astype(x.dtype),
+                "params": {name: g.astype(params[name].dtype) for name, g in grads.items()},
+            }
+        if s is not None:
+            found["span_scale"] = np.asarray(d_span)[: x.shape[0]].astype(np.float64)
         return found
+
+
+class LayerCall:
+    """One layer call in its bucket (buckets.LayerBucket): the padded inputs, and the plan of
+    the given s or of the s the layer predicts, computed once on the host (PLAN-6).
+
+    A predicted s is predicted first, by the layer's own global branch (layer.span_scale),
+    and then given with its plan: the layer then computes that s again, the same function of
+    the same inputs, and the predicted and the given s share one compiled layer. Its gradient
+    still flows through the prediction (vjp.layer_vjp, where ``predict``), the plan held
+    fixed (GRAD-1).
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        params: dict[str, np.ndarray],
+        config: AHAConfig,
+        mask: np.ndarray | None,
+        s: np.ndarray | None,
+        heads: int,
+    ) -> None:
+        self.dtype = dt = compute_dtype(x.dtype)
+        self.bucket = b = buckets.layer_bucket(x.shape, heads, config)
+        self.given, self.B = s, x.shape[0]
+        self.x = b.x(x.astype(dt))
+        self.params = {name: a.astype(dt) for name, a in b.params(params).items()}
+        self.mask = b.heads.mask(mask)
+        self.padding = b.padding(x.dtype, config)
+        if s is None:
+            with x64_for(dt):
+                predict = _span(b.heads.small)
+                predicted = predict(self.x, self.params, b.heads.config, self.mask, self.padding)
+                self.span = np.asarray(predicted).astype(np.float64)
+        else:
+            self.span = b.heads.batch(s, 1.0)  # binary64 for the plan: PREC-4
+        T, Dh = x.shape[1], x.shape[2] // heads
+        self.plan = host_plan(self.span, T, Dh, config, dt)
+
+    def inputs(self) -> tuple[Any, ...]:
+        """x, params, the static config and the mask, as the jitted functions take them."""
+        return self.x, self.params, self.bucket.heads.config, self.mask
+
+    def span_used(self) -> np.ndarray:
+        """s [B] as the layer returns it: the given one, or the prediction in binary64."""
+        return self.span[: self.B] if self.given is None else self.given

@@ -1,35 +1,46 @@
-"""Shape buckets for the ``jax`` adapter: one compiled kernel serves many shapes.
+"""Shape buckets for the ``jax`` adapter: one compiled function serves many calls.
 
-``jax.jit`` compiles once per shape and per static ``config``, and a conformance run draws
-hundreds of shapes; compiling for each cost 153 s of a default run on 2 cores. So the adapter
-pads every call up to T = 128 (the properties' and most vectors' sizes) to a bucket and crops
-the result, and hands jit a config that keeps only
-what the compiled code reads. Nothing padded can change a real output:
+``jax.jit`` compiles once per shape, dtype and static config, and a conformance run meets
+hundreds of them: compiling for each cost 293 s of a 2-core default run (1144 compiles). So
+every call is padded to a bucket, and what differs inside a bucket goes in as data. Nothing
+padded can change a real output, nor a real gradient:
 
-- batch B and heads H to multiples of 4: padded sequences are all padding (their rows are 0
-  and dropped), padded heads have zero q, k, v and bias (dropped);
-- T to the ladder 64, 96, 128, 192, 256, 384, … (a power of two or 1.5 times one): padded keys
-  are padding for every query (MASK-2), padded queries are dropped;
-- Dh to a power of two ≥ 8: zero features add nothing to ⟨q, k⟩ and give output features
-  that are dropped; the softmax scale of the true Dh goes in as data (CFG-4);
-- the bias table to R' = a power of two ≥ 16, its edge entries repeated outward, so the
-  clamped lookup of GLOBAL-2 reads what it read before (the local branch never reads past
-  its reach, LOCAL-2);
-- the config passed to jit: window and max_rel_dist bucketed, causal kept, scale None; gain,
-  temperature and reach come from the host plan as data (PLAN-6), which uses the true T.
+- dtype: 16-bit inputs are widened to float32 on the host (exactly) and results rounded back
+  once, as PREC-2 computes them; the layer, which also rounds between its operations, gets
+  its storage dtype as data (layer.Padding). float64 and float32 are the compiled families.
+- small buckets (T' ≤ 256) are many and each runs in milliseconds: B and H go to multiples of
+  4 and T to the ladder 64, 96, 128, 192, 256, and they compile with XLA's cheap pipeline.
+  Longer calls are few and cost more to run than to compile: they keep B and H, T goes to a
+  multiple of 256, and XLA optimises fully. Padded sequences are all padding and padded
+  heads all zero, both dropped; padded keys are padding for every query (MASK-2), padded
+  queries are dropped.
+- Dh to a power of two ≥ 8: zero features add nothing to ⟨q, k⟩; the softmax scale of the
+  true Dh goes in as data (CFG-4). In the layer, head h's features move to h·Dh', the
+  weights with them, and LayerNorm reads only the caller's features (layer.Padding).
+- the bias table to R' = T' (2T' − 1 entries), each entry a copy of the caller's entry for
+  its clamped distance (GLOBAL-2): every lookup reads what it read before, and a gradient is
+  summed back over the copies.
+- the static config keeps the block layout only: causal, R' and a window (T' up to 128: one
+  block of T'; longer: min(W, R, T) to a power of two ≥ 16, a bound on every reach, PLAN-3).
+  Reach, gain and temperature come from the host plan of the true T and Dh (PLAN-6).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
-from aha.reference import AHAConfig
+from aha.reference import AHAConfig, param_shapes
+
+from .layer import ROUNDING, Padding
 
 BATCH_STEP = HEAD_STEP = 4
-T_MIN, DH_MIN, R_MIN, WINDOW_MIN = 64, 8, 16, 16
-SMALL_T = 128  # calls up to this length are bucketed; longer ones compile for their shape
+T_MIN, DH_MIN, WINDOW_MIN = 64, 8, 16
+ONE_BLOCK_UP_TO = 128  # the local branch of a bucket this short attends in one block
+SMALL_T = 256  # buckets up to this length cost more to compile than to run (see below)
+LONG_T_STEP = 256
 
 
 def ladder(n: int, minimum: int) -> int:
@@ -49,52 +60,133 @@ def step(n: int, size: int) -> int:
     return -(-n // size) * size
 
 
-class Bucket(NamedTuple):
-    """Padded arrays for one call and what to crop the output back to."""
+@dataclass(frozen=True)
+class Bucket:
+    """Where a call's [B, H, T, Dh] arrays sit in their bucket [B', H', T', Dh']."""
 
-    q: np.ndarray
-    k: np.ndarray
-    v: np.ndarray
-    rel_bias: np.ndarray
-    mask: np.ndarray  # bool [B', T']: padding everywhere the caller's input had none
-    config: AHAConfig  # what the compiled code reads, bucketed
     shape: tuple[int, int, int, int]  # the caller's B, H, T, Dh
+    padded: tuple[int, int, int, int]  # the bucket's B', H', T', Dh'
+    rel_dist: int  # the caller's R
+    table: np.ndarray  # [2T' − 1]: which of the caller's 2R − 1 bias entries each copies
+    config: AHAConfig  # what the compiled code reads: the block layout only
 
+    @property
+    def small(self) -> bool:
+        """Whether the bucket compiles with the cheap pipeline (vjp.Compiled)."""
+        return self.padded[2] <= SMALL_T
 
-def pad(
-    q: np.ndarray,
-    k: np.ndarray,
-    v: np.ndarray,
-    rel_bias: np.ndarray,
-    config: AHAConfig,
-    mask: np.ndarray | None,
-) -> Bucket:
-    """q, k, v [B, H, T, Dh], rel_bias [H, 2R − 1], mask [B, T] or None, padded to buckets."""
-    B, H, T, Dh = q.shape
-    if T > SMALL_T:  # few such shapes, each costing more to run than to compile: as they are
+    def heads(self, a: np.ndarray) -> np.ndarray:
+        """[B, H, T, Dh] → [B', H', T', Dh'], zero-padded."""
+        return np.pad(a, [(0, n2 - n) for n, n2 in zip(self.shape, self.padded, strict=True)])
+
+    def crop(self, a: np.ndarray) -> np.ndarray:
+        """The caller's [B, H, T, Dh] corner of a bucket's array."""
+        B, H, T, Dh = self.shape
+        return a[:B, :H, :T, :Dh]
+
+    def bias(self, rel_bias: np.ndarray) -> np.ndarray:
+        """[H, 2R − 1] → [H', 2T' − 1]: every entry the caller's for its clamped distance."""
+        return np.pad(rel_bias[:, self.table], ((0, self.padded[1] - self.shape[1]), (0, 0)))
+
+    def fold(self, d_bias: np.ndarray) -> np.ndarray:
+        """The gradient of ``bias``: each copy's gradient summed into its caller's entry."""
+        H, R = self.shape[1], self.rel_dist
+        out = np.zeros((H, 2 * R - 1), d_bias.dtype)
+        np.add.at(out.T, self.table, d_bias[:H].T)  # out.T is a view: sums into out
+        return out
+
+    def mask(self, mask: np.ndarray | None) -> np.ndarray:
+        """bool [B', T']: the caller's key padding, every padded position padding (MASK-2)."""
+        B, _, T, _ = self.shape
         real = np.ones((B, T), dtype=bool) if mask is None else mask
-        return Bucket(q, k, v, rel_bias, real, config, (B, H, T, Dh))
-    B2, H2 = step(B, BATCH_STEP), step(H, HEAD_STEP)
-    T2, D2 = ladder(T, T_MIN), power_of_two(Dh, DH_MIN)
-    widths = ((0, B2 - B), (0, H2 - H), (0, T2 - T), (0, D2 - Dh))
-    q, k, v = (np.pad(a, widths) for a in (q, k, v))
-    R = config.max_rel_dist
-    R2 = power_of_two(R, R_MIN)
-    table = np.pad(rel_bias, ((0, 0), (R2 - R, R2 - R)), mode="edge")  # edges repeated
-    table = np.pad(table, ((0, H2 - H), (0, 0)))
-    real = np.ones((B, T), dtype=bool) if mask is None else mask
-    real = np.pad(real, ((0, B2 - B), (0, T2 - T)))  # padded positions are not real
-    window = power_of_two(min(config.window, R, T), WINDOW_MIN)
-    bucketed = AHAConfig(window=window, max_rel_dist=R2, causal=config.causal)
-    return Bucket(q, k, v, table, real, bucketed, (B, H, T, Dh))
+        return np.pad(real, ((0, self.padded[0] - B), (0, self.padded[2] - T)))
+
+    def batch(self, a: np.ndarray, value: float) -> np.ndarray:
+        """A [B] array padded to B' with ``value``."""
+        return np.pad(a, (0, self.padded[0] - self.shape[0]), constant_values=value)
 
 
-def crop(out: np.ndarray, shape: tuple[int, int, int, int]) -> np.ndarray:
-    """The caller's [B, H, T, Dh] corner of a bucketed output."""
+def bucket(shape: tuple[int, ...], config: AHAConfig) -> Bucket:
+    """The bucket of a call with q [B, H, T, Dh] and ``config``."""
     B, H, T, Dh = shape
-    return out[:B, :H, :T, :Dh]
+    caller = (B, H, T, Dh)
+    T2 = ladder(T, T_MIN) if T <= SMALL_T else step(T, LONG_T_STEP)
+    if T2 <= SMALL_T:
+        B, H = step(B, BATCH_STEP), step(H, HEAD_STEP)
+    R = config.max_rel_dist
+    table = np.clip(np.arange(-(T2 - 1), T2), -(R - 1), R - 1) + R - 1
+    window = T2 if T2 <= ONE_BLOCK_UP_TO else power_of_two(min(config.window, R, T), WINDOW_MIN)
+    static = AHAConfig(window=window, max_rel_dist=T2, causal=config.causal)
+    return Bucket(caller, (B, H, T2, power_of_two(Dh, DH_MIN)), R, table, static)
 
 
-def pad_batch(a: np.ndarray, batch: int, value: float) -> np.ndarray:
-    """A [B] array padded to ``batch`` (a bucket's B) with ``value``."""
-    return np.pad(a, (0, batch - a.shape[0]), constant_values=value)
+@dataclass(frozen=True)
+class LayerBucket:
+    """Where a layer call's x [B, T, D] and parameters sit in their bucket: the heads'
+    bucket, with head h's Dh features at h·Dh' … h·Dh' + Dh − 1 of D' = H'·Dh' (LAYER-1)."""
+
+    heads: Bucket
+    features: np.ndarray  # [D]: each of the caller's features' place in D'
+
+    def x(self, x: np.ndarray) -> np.ndarray:
+        """[B, T, D] → [B', T', D'], zero-padded."""
+        B, _, T, _ = self.heads.shape
+        B2, H2, T2, Dh2 = self.heads.padded
+        out = np.zeros((B2, T2, H2 * Dh2), x.dtype)
+        out[:B, :T, self.features] = x
+        return out
+
+    def crop(self, y: np.ndarray) -> np.ndarray:
+        """The caller's [B, T, D] of a bucket's [B', T', D']."""
+        B, _, T, _ = self.heads.shape
+        return y[:B, :T][..., self.features]
+
+    def params(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each parameter at its bucket's shape: zero where padded, the tables copied out."""
+        padded = {}
+        for name, shape in self._shapes().items():
+            if name.endswith("rel_bias"):
+                padded[name] = self.heads.bias(params[name])
+            else:
+                padded[name] = np.zeros(shape, params[name].dtype)
+                padded[name][np.ix_(*self._axes(shape))] = params[name]
+        return padded
+
+    def crop_params(self, d_params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The gradient of ``params``: the caller's entries, the tables' copies summed."""
+        return {
+            name: self.heads.fold(d_params[name])
+            if name.endswith("rel_bias")
+            else d_params[name][np.ix_(*self._axes(shape))]
+            for name, shape in self._shapes().items()
+        }
+
+    def padding(self, dtype: np.dtype, config: AHAConfig) -> Padding:
+        """What the layer reads as data: the caller's features, scale, eps and storage."""
+        D2 = self.heads.padded[1] * self.heads.padded[3]
+        features = np.zeros(D2, np.promote_types(dtype, np.float32))
+        features[self.features] = 1
+        scale = config.softmax_scale(self.heads.shape[3])
+        return Padding(features, scale, config.ln_eps, ROUNDING.get(np.dtype(dtype), 0))
+
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        _, H2, _, Dh2 = self.heads.padded
+        return param_shapes(H2 * Dh2, H2, self.heads.config)
+
+    def _axes(self, shape: tuple[int, ...]) -> list[np.ndarray]:
+        """For each axis of a bucket's parameter, where the caller's entries go: features on
+        a D' axis, both halves' features on the 2D' axis of proj.weight, else as they are."""
+        D2 = self.heads.padded[1] * self.heads.padded[3]
+        f = self.features
+        where = {D2: f, 2 * D2: np.concatenate([f, D2 + f])}
+        return [where.get(n, np.arange(n)) for n in shape]
+
+
+def layer_bucket(x_shape: tuple[int, ...], heads: int, config: AHAConfig) -> LayerBucket:
+    """The bucket of a layer call with x [B, T, D] and ``heads`` heads."""
+    B, T, D = x_shape
+    Dh = D // heads
+    shape = bucket((B, heads, T, Dh), config)
+    Dh2 = shape.padded[3]
+    features = (np.arange(heads)[:, None] * Dh2 + np.arange(Dh)[None, :]).ravel()
+    return LayerBucket(shape, features)
