@@ -17,7 +17,7 @@ def test_ladder_and_powers() -> None:
     assert [buckets.ladder(n, 64) for n in (1, 64, 65, 96, 97, 129, 200, 1100)] == [
         64, 64, 96, 96, 128, 192, 256, 1536,
     ]  # fmt: skip
-    assert [buckets.power_of_two(n, 8) for n in (1, 8, 9, 59)] == [8, 8, 16, 64]
+    assert [buckets.power_of_two(n, 16) for n in (1, 16, 17, 59)] == [16, 16, 32, 64]
 
 
 @pytest.mark.clause("LOCAL-1", "LOCAL-2", "GLOBAL-2", "MASK-2", "CFG-4")

@@ -14,7 +14,7 @@ padded can change a real output, nor a real gradient:
   multiple of 256, and XLA optimises fully. Padded sequences are all padding and padded
   heads all zero, both dropped; padded keys are padding for every query (MASK-2), padded
   queries are dropped.
-- Dh to a power of two ≥ 8: zero features add nothing to ⟨q, k⟩; the softmax scale of the
+- Dh to a power of two ≥ 16: zero features add nothing to ⟨q, k⟩; the softmax scale of the
   true Dh goes in as data (CFG-4). In the layer, head h's features move to h·Dh', the
   weights with them, and LayerNorm reads only the caller's features (layer.Padding).
 - the bias table to R' = T' (2T' − 1 entries), each entry a copy of the caller's entry for
@@ -37,7 +37,7 @@ from aha.reference import AHAConfig, param_shapes
 from .layer import ROUNDING, Padding
 
 BATCH_STEP = HEAD_STEP = 4
-T_MIN, DH_MIN, WINDOW_MIN = 64, 8, 16
+T_MIN, DH_MIN, WINDOW_MIN = 64, 16, 16
 ONE_BLOCK_UP_TO = 128  # the local branch of a bucket this short attends in one block
 SMALL_T = 256  # buckets up to this length cost more to compile than to run (see below)
 LONG_T_STEP = 256
