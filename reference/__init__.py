@@ -17,7 +17,7 @@ from .scalable import global_attention_blocked, local_attention_blocked
 from .scalable_grad import global_attention_vjp_blocked, local_attention_vjp_blocked
 from .scalable_layer import hybrid_layer_blocked
 
-SPEC_VERSION = "1.0.0"
+SPEC_VERSION = "1.1.0"
 
 __all__ = [
     "SPEC_VERSION",

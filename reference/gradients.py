@@ -96,6 +96,19 @@ def cotangent(name: str, d: Any, like: np.ndarray, axes: str) -> np.ndarray:
     return arr
 
 
+def recursive_sum(terms: np.ndarray, start: Any = 0) -> np.ndarray:
+    """start + terms[0] + terms[1] + … over the first axis, one term at a time in the dtype of
+    ``terms``: how the reference sums a gradient over positions (GRAD-6)."""
+    first = np.asarray(start, dtype=terms.dtype) + terms[:1]
+    return np.add.accumulate(np.concatenate([first, terms[1:]]), axis=0)[-1]
+
+
+def scatter_sum(table: np.ndarray, entry: np.ndarray, terms: np.ndarray) -> None:
+    """table.flat[entry[n]] += terms[n] for n = 0, 1, … in C order, one term at a time in the
+    table's dtype (GRAD-6); ``table`` is C-contiguous and updated in place."""
+    np.add.at(table.reshape(-1), np.ravel(entry), np.ravel(terms))
+
+
 def attend_vjp(
     q: np.ndarray,
     k: np.ndarray,
@@ -125,14 +138,15 @@ def attend_vjp(
     dz = weights * (d_weights - (weights * d_weights).sum(axis=-1, keepdims=True))
     tau = temperature.astype(dt)[:, None, None, None]
     d_scores = dz * ((gain * scale).astype(dt)[:, None, None, None] / tau)
-    # The table entry of (i, j) collects the gradient of every (b, i, j) that reads it.
-    index = bias_index(T, (rel_bias.shape[1] + 1) // 2).ravel()
-    d_bias = (dz / tau).sum(axis=0).reshape(H, T * T)
-    # Accumulated in the compute dtype, as an implementation in it would (PREC-2).
+    # The table entry of (i, j) collects the gradient of every (b, i, j) that reads it, and
+    # dL/dτ every visible pair's (z = a / τ, so ∂z/∂τ = −z / τ). Both add their terms one at a
+    # time in the compute dtype, key by key and for each key query by query (GRAD-6).
+    width = rel_bias.shape[1]
+    entry = np.arange(H)[:, None, None] * width + bias_index(T, (width + 1) // 2).T  # [H, j, i]
     d_table = np.zeros(rel_bias.shape, dtype=dt)  # [H, 2R-1]
-    np.add.at(d_table, (np.arange(H)[:, None], index[None, :]), d_bias)
-    # z = a / τ, so ∂z/∂τ = −z / τ; only visible entries count.
-    d_temperature = -(dz * np.where(visible, z, 0.0)).sum(axis=(1, 2, 3)) / tau[:, 0, 0, 0]
+    scatter_sum(d_table, np.broadcast_to(entry, dz.shape), (dz / tau).swapaxes(-1, -2))
+    terms = (dz * np.where(visible, z, 0.0)).transpose(0, 3, 1, 2)  # [B, j, H, i]
+    d_temperature = -recursive_sum(terms.reshape(len(tau), -1).T) / tau[:, 0, 0, 0]
     grads = {
         "q": d_scores @ k,
         "k": d_scores.swapaxes(-1, -2) @ q,

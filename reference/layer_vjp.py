@@ -16,7 +16,7 @@ from . import validate
 from .attention import Precision, logits, masked_softmax, precision, visibility
 from .config import AHAConfig
 from .errors import ShapeError
-from .gradients import attend_vjp, cotangent
+from .gradients import attend_vjp, cotangent, recursive_sum
 from .layer import Params, layer_norm, linear, merge_heads, span_predictor, split_heads
 from .plan import Plan, _plan, temperature_slope
 
@@ -150,10 +150,12 @@ def _branch_vjp(
 def _linear_vjp(
     x: np.ndarray, P: Params, name: str, d_y: np.ndarray, prec: Precision, grads: Params
 ) -> np.ndarray:
-    """y = x·Wᵀ + b: dW = d_yᵀ·x and db = Σ d_y over every leading axis; returns dx = d_y·W."""
-    leading = tuple(range(d_y.ndim - 1))
-    grads[f"{name}.weight"] = prec.round(np.tensordot(d_y, x, axes=(leading, leading)))
-    grads[f"{name}.bias"] = prec.round(d_y.sum(axis=leading))
+    """y = x·Wᵀ + b: dW = d_yᵀ·x and db = Σ d_y over every leading axis, both summed over the
+    positions one at a time (GRAD-6); returns dx = d_y·W."""
+    per_position = d_y.reshape(-1, d_y.shape[-1])  # [N, out]
+    outer = per_position[:, :, None] * x.reshape(len(per_position), 1, -1)  # [N, out, in]
+    grads[f"{name}.weight"] = prec.round(recursive_sum(outer))
+    grads[f"{name}.bias"] = prec.round(recursive_sum(per_position))
     return prec.round(d_y @ P[f"{name}.weight"])
 
 
@@ -168,8 +170,9 @@ def _layer_norm_vjp(
     mean = x.mean(axis=-1, keepdims=True)
     sigma = np.sqrt(((x - mean) ** 2).mean(axis=-1, keepdims=True) + x.dtype.type(eps))
     x_hat = (x - mean) / sigma
-    grads[f"{name}.weight"] = prec.round((d_y * x_hat).sum(axis=(0, 1)))
-    grads[f"{name}.bias"] = prec.round(d_y.sum(axis=(0, 1)))
+    D = x.shape[-1]  # both sum over the positions one at a time (GRAD-6)
+    grads[f"{name}.weight"] = prec.round(recursive_sum((d_y * x_hat).reshape(-1, D)))
+    grads[f"{name}.bias"] = prec.round(recursive_sum(d_y.reshape(-1, D)))
     d_hat = d_y * P[f"{name}.weight"]
     centred = d_hat - d_hat.mean(axis=-1, keepdims=True)
     return prec.round((centred - x_hat * (d_hat * x_hat).mean(axis=-1, keepdims=True)) / sigma)
@@ -193,8 +196,8 @@ def _span_predictor_vjp(
     count = np.maximum(valid.sum(axis=1, keepdims=True), 1).astype(G.dtype)  # [B, 1]
     pooled = (G * valid[..., None]).sum(axis=1) / count  # [B, D]
     d_z = (d_s * s * (1.0 - s)).astype(G.dtype)  # sigmoid' = s(1 − s)  [B]
-    grads["span.weight"] = prec.round((d_z[:, None] * pooled).sum(axis=0)[None, :])
-    grads["span.bias"] = prec.round(d_z.sum(keepdims=True))
+    grads["span.weight"] = prec.round(recursive_sum(d_z[:, None] * pooled)[None, :])
+    grads["span.bias"] = prec.round(recursive_sum(d_z)[None])
     d_pooled = d_z[:, None] * P["span.weight"][0]  # [B, D]
     return prec.round(d_pooled[:, None, :] * (valid[..., None] / count[..., None]))
 

@@ -16,7 +16,7 @@ import numpy as np
 from . import validate
 from .attention import Precision, masked_softmax, precision
 from .config import AHAConfig
-from .gradients import cotangent
+from .gradients import cotangent, recursive_sum, scatter_sum
 from .plan import plan, temperature_slope
 from .scalable import (
     block_size,
@@ -115,8 +115,8 @@ def _vjp_blocked(
     g = (gain * config.softmax_scale(Dh)).astype(dt)
     tau = temperature.astype(dt)
     dq, dk, dv = np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
-    d_table = np.zeros(H * rel_bias.shape[1], dtype=dt)  # [H·(2R−1)], in the compute dtype
-    d_temperature = np.zeros(B, dtype=dt)
+    d_table = np.zeros(rel_bias.shape, dtype=dt)  # [H, 2R−1], in the compute dtype
+    dz_z = np.zeros(B, dtype=dt)  # Σ dz·z over the visible pairs of each element
     for b in range(B):
         rho = None if reach is None else int(reach[b])
         for group in query_groups(np.arange(T), block, banded=reach is not None):
@@ -136,13 +136,11 @@ def _vjp_blocked(
             dq[b, :, group] = d_scores @ k[b, :, lo:hi]
             dk[b, :, lo:hi] += d_scores.swapaxes(-1, -2) @ q[b, :, group]
             dv[b, :, lo:hi] += weights.swapaxes(-1, -2) @ d_out[b, :, group]
-            # The table entry of (i, j) collects the gradient of every pair that reads it;
-            # a block's sum is added to the table in the compute dtype, as a tiled kernel would.
-            per_head = index[None] + rel_bias.shape[1] * np.arange(H)[:, None, None]
-            d_table += np.bincount(
-                per_head.ravel(), weights=(dz / tau[b]).ravel(), minlength=d_table.size
-            ).astype(dt)
-            # z = a / τ, so ∂z/∂τ = −z / τ; only visible entries count.
-            d_temperature[b] -= (dz * np.where(visible, z, 0.0)).sum() / tau[b]
-    grads = {"q": dq, "k": dk, "v": dv, "rel_bias": d_table.reshape(H, -1)}
-    return {name: prec.round(a) for name, a in grads.items()}, d_temperature
+            # The bias table and dL/dτ add their terms as the dense VJP does (GRAD-6): block
+            # by block, and in a block key by key, for each key query by query.
+            entry = np.arange(H)[:, None, None] * rel_bias.shape[1] + index.T  # [H, W, n]
+            scatter_sum(d_table, entry, (dz / tau[b]).swapaxes(1, 2))
+            terms = (dz * np.where(visible, z, 0.0)).transpose(2, 0, 1)  # [W, H, n]
+            dz_z[b] = recursive_sum(terms.ravel(), start=dz_z[b])
+    grads = {"q": dq, "k": dk, "v": dv, "rel_bias": d_table}
+    return {name: prec.round(a) for name, a in grads.items()}, -dz_z / tau

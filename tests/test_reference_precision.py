@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from aha import reference as ref
 from aha.conformance.strategies import draw_case
 from aha.reference import AHAConfig
+from aha.reference.gradients import recursive_sum, scatter_sum
 
 SETTINGS = settings(max_examples=40, deadline=None)
 DTYPES = {
@@ -213,3 +214,31 @@ def test_every_dtype_name_is_accepted_without_importing_ml_dtypes_first(name: st
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# --- Gradient sums of the baseline (GRAD-6) ---
+
+HALF_ULP_OF_ONE = np.float32(2.0**-24)  # 1 + this rounds back to 1 (a tie, to even)
+
+
+@pytest.mark.clause("GRAD-6")
+def test_a_gradient_sum_adds_one_term_at_a_time_in_float32() -> None:
+    """Recursive summation: after 1, each half-ulp term is lost; summed first, they add up.
+    A pairwise or binary64 sum would keep them either way."""
+    terms = np.array([1.0, *[HALF_ULP_OF_ONE] * 16], dtype=np.float32)
+    assert recursive_sum(terms) == np.float32(1.0)
+    assert recursive_sum(terms[::-1]) == np.float32(1.0 + 2.0**-20)
+    assert recursive_sum(terms[1:], start=np.float32(1.0)) == np.float32(1.0)
+    columns = np.stack([terms, terms[::-1]], axis=1)  # over the first axis, column by column
+    np.testing.assert_array_equal(recursive_sum(columns), np.float32([1.0, 1.0 + 2.0**-20]))
+
+
+@pytest.mark.clause("GRAD-6")
+def test_a_table_gradient_scatters_one_term_at_a_time_in_its_order() -> None:
+    table = np.zeros((2, 2), dtype=np.float32)
+    entry = np.array([[0, 0], [3, 0]])  # flat entries of table, read in C order
+    terms = np.array([[1.0, HALF_ULP_OF_ONE], [5.0, HALF_ULP_OF_ONE]], dtype=np.float32)
+    scatter_sum(table, entry, terms)
+    np.testing.assert_array_equal(table, np.float32([[1.0, 0.0], [0.0, 5.0]]))
+    scatter_sum(table, entry.T, terms.T)  # 1, 5, then both half-ulps: still lost
+    np.testing.assert_array_equal(table, np.float32([[2.0, 0.0], [0.0, 10.0]]))
