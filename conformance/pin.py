@@ -4,4 +4,4 @@ Written by ``aha vectors generate`` when it regenerates the shipped corpus; comm
 conformance/vectors/. A corpus with another digest is verified in full before a run uses it.
 """
 
-CORPUS_DIGEST = "6b3afc2d4b811e5060ec217a13b2e744076f2872fc7023b993e31528525d2682"
+CORPUS_DIGEST = "9b24e9e5e79692ec021185baab91e466bbe44fa6bafc33cb4097129e8f4ca0e7"

@@ -132,6 +132,32 @@ class Precision(NamedTuple):
         return a.astype(self.storage).astype(self.compute, copy=False)
 
 
+def matmul(a: np.ndarray, b: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
+    """a @ b over the last two axes, the leading ones broadcast; added to ``into`` if given.
+
+    In binary64 (the oracle, PREC-1) any summation order will do, so BLAS's is taken. In
+    float32 (a baseline, PREC-2) each sum is recursive in the order of the summed index: every
+    product rounded to float32, then added to the running sum. A baseline then depends on
+    IEEE arithmetic alone, not on the machine's BLAS kernel (spec/vectors.md, "Trust").
+    """
+    if np.result_type(a, b) == np.float64:
+        return a @ b if into is None else np.add(into, a @ b, out=into)
+    shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
+    total = np.zeros(shape, dtype=np.result_type(a, b)) if into is None else into
+    product = np.empty_like(total)
+    for t in range(a.shape[-1]):
+        np.multiply(a[..., :, t, None], b[..., None, t, :], out=product)
+        total += product
+    return total
+
+
+def exp(x: np.ndarray) -> np.ndarray:
+    """e^x in the dtype of x. In float32 it is binary64's exp rounded to float32: NumPy's own
+    float32 exp rounds differently with and without AVX2, binary64's rounded does not, so a
+    baseline (PREC-2) is the same on every machine."""
+    return np.exp(x.astype(np.float64, copy=False)).astype(x.dtype, copy=False)
+
+
 def precision(dtype: Any) -> Precision:
     """The Precision of ``dtype``: float64, float32, float16 or bfloat16 (PREC-1, PREC-2)."""
     try:
@@ -224,7 +250,7 @@ def masked_softmax(logits: np.ndarray, visible: np.ndarray) -> np.ndarray:
     logits = np.where(visible, logits, -np.inf)
     peak = logits.max(axis=-1, keepdims=True)
     peak = np.where(np.isfinite(peak), peak, 0.0)
-    e = np.exp(logits - peak)
+    e = exp(logits - peak)
     total = e.sum(axis=-1, keepdims=True)
     return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
@@ -246,7 +272,7 @@ def _attend(
     q, k, v, rel_bias = (prec.round(a) for a in (q, k, v, rel_bias))  # operands in d: PREC-2
     z = logits(q, k, rel_bias, scale, p.gain, p.temperature, prec.compute)
     weights = masked_softmax(z, visible)
-    return (weights @ v).astype(prec.storage), weights
+    return matmul(weights, v).astype(prec.storage), weights
 
 
 def logits(
@@ -262,6 +288,6 @@ def logits(
     q, k, rel_bias = (a.astype(dt) for a in (q, k, rel_bias))
     g = (gain * scale).astype(dt)[:, None, None, None]
     tau = temperature.astype(dt)[:, None, None, None]
-    scores = q @ k.swapaxes(-1, -2)  # [B, H, T, T]
+    scores = matmul(q, k.swapaxes(-1, -2))  # [B, H, T, T]
     # The temperature divides the whole logit, bias included: LOCAL-3.
     return (g * scores + relative_bias(rel_bias, q.shape[2])) / tau

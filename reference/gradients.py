@@ -10,7 +10,15 @@ from typing import Any
 import numpy as np
 
 from . import validate
-from .attention import Precision, bias_index, logits, masked_softmax, precision, visibility
+from .attention import (
+    Precision,
+    bias_index,
+    logits,
+    masked_softmax,
+    matmul,
+    precision,
+    visibility,
+)
 from .config import AHAConfig
 from .errors import ShapeError
 from .plan import _plan, temperature_slope
@@ -132,7 +140,7 @@ def attend_vjp(
     z = logits(q, k, rel_bias, scale, gain, temperature, dt)  # [B, H, T, T]
     weights = masked_softmax(z, visible)
 
-    d_weights = d_out @ v.swapaxes(-1, -2)  # [B, H, T, T]
+    d_weights = matmul(d_out, v.swapaxes(-1, -2))  # [B, H, T, T]
     # Softmax backward; invisible entries and fully masked rows have weight 0, so dz = 0 there
     # and they pass no gradient (GRAD-3).
     dz = weights * (d_weights - (weights * d_weights).sum(axis=-1, keepdims=True))
@@ -148,9 +156,9 @@ def attend_vjp(
     terms = (dz * np.where(visible, z, 0.0)).transpose(0, 3, 1, 2)  # [B, j, H, i]
     d_temperature = -recursive_sum(terms.reshape(len(tau), -1).T) / tau[:, 0, 0, 0]
     grads = {
-        "q": d_scores @ k,
-        "k": d_scores.swapaxes(-1, -2) @ q,
-        "v": weights.swapaxes(-1, -2) @ d_out,
+        "q": matmul(d_scores, k),
+        "k": matmul(d_scores.swapaxes(-1, -2), q),
+        "v": matmul(weights.swapaxes(-1, -2), d_out),
         "rel_bias": d_table,
     }
     return {name: prec.round(g) for name, g in grads.items()}, d_temperature

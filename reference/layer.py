@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import validate
-from .attention import Precision, _global, _local, precision
+from .attention import Precision, _global, _local, exp, matmul, precision
 from .config import AHAConfig
 
 Params = dict[str, np.ndarray]
@@ -81,7 +81,7 @@ def layer_norm(x: np.ndarray, P: Params, name: str, eps: float) -> np.ndarray:
 
 def linear(x: np.ndarray, P: Params, name: str) -> np.ndarray:
     """y = x·Wᵀ + b with W [out, in] (LAYER-1)."""
-    return x @ P[f"{name}.weight"].T + P[f"{name}.bias"]
+    return matmul(x, P[f"{name}.weight"].T) + P[f"{name}.bias"]
 
 
 def split_heads(x: np.ndarray, heads: int) -> np.ndarray:
@@ -107,7 +107,7 @@ def span_predictor(
     count = valid.sum(axis=1, keepdims=True)  # [B, 1]
     pooled = (G * valid[..., None]).sum(axis=1) / np.maximum(count, 1).astype(G.dtype)  # [B, D]
     z = linear(pooled, P, "span")[:, 0]
-    return prec.round(np.exp(-np.logaddexp(0.0, -z)))  # sigmoid that cannot overflow
+    return prec.round(exp(-np.logaddexp(0.0, -z)))  # sigmoid that cannot overflow
 
 
 def _branch(

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import validate
-from .attention import Precision, logits, masked_softmax, precision, visibility
+from .attention import Precision, logits, masked_softmax, matmul, precision, visibility
 from .config import AHAConfig
 from .errors import ShapeError
 from .gradients import attend_vjp, cotangent, recursive_sum
@@ -117,7 +117,7 @@ def _branch(
     visible = visibility(x.shape[1], config.causal, mask, reach)
     scale = config.softmax_scale(q.shape[-1])
     z = logits(q, k, P[f"{name}.rel_bias"], scale, plan.gain, plan.temperature, prec.compute)
-    merged = merge_heads(prec.round(masked_softmax(z, visible) @ v))
+    merged = merge_heads(prec.round(matmul(masked_softmax(z, visible), v)))
     out = prec.round(linear(merged, P, f"{name}.out"))
     return _Tape(x, q, k, v, merged, out, visible, scale, plan)
 
@@ -156,7 +156,7 @@ def _linear_vjp(
     outer = per_position[:, :, None] * x.reshape(len(per_position), 1, -1)  # [N, out, in]
     grads[f"{name}.weight"] = prec.round(recursive_sum(outer))
     grads[f"{name}.bias"] = prec.round(recursive_sum(per_position))
-    return prec.round(d_y @ P[f"{name}.weight"])
+    return prec.round(matmul(d_y, P[f"{name}.weight"]))
 
 
 def _layer_norm_vjp(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import validate
-from .attention import Precision, masked_softmax, precision
+from .attention import Precision, masked_softmax, matmul, precision
 from .config import AHAConfig
 from .errors import DTypeError, ShapeError
 from .plan import plan
@@ -194,7 +194,7 @@ def window_logits(
     The operations and their order are those of ``attention.logits``, so in binary64 each
     logit is the dense one up to the summation order of the dot product.
     """
-    scores = q_rows @ k_window.swapaxes(-1, -2)  # [H, n, W]
+    scores = matmul(q_rows, k_window.swapaxes(-1, -2))  # [H, n, W]
     # The temperature divides the whole logit, bias included: LOCAL-3.
     return (g * scores + rel_bias[:, index]) / tau
 
@@ -241,7 +241,7 @@ def attend_blocked(
             visible = window_visibility(
                 pos, lo, hi, rho, config.causal, None if mask is None else mask[b]
             )
-            out[b, :, group] = masked_softmax(z, visible) @ v[b, :, lo:hi]
+            out[b, :, group] = matmul(masked_softmax(z, visible), v[b, :, lo:hi])
     if rows is not None:
         out = out[:, :, np.searchsorted(positions, rows)]
     return out.astype(prec.storage)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import validate
-from .attention import Precision, masked_softmax, precision
+from .attention import Precision, masked_softmax, matmul, precision
 from .config import AHAConfig
 from .gradients import cotangent, recursive_sum, scatter_sum
 from .plan import plan, temperature_slope
@@ -128,14 +128,15 @@ def _vjp_blocked(
                 pos, lo, hi, rho, config.causal, None if mask is None else mask[b]
             )
             weights = masked_softmax(z, visible)  # [H, n, W]
-            d_weights = d_out[b, :, group] @ v[b, :, lo:hi].swapaxes(-1, -2)
+            d_weights = matmul(d_out[b, :, group], v[b, :, lo:hi].swapaxes(-1, -2))
             # Softmax backward; invisible entries and fully masked rows have weight 0, so
             # dz = 0 there and they pass no gradient (GRAD-3).
             dz = weights * (d_weights - (weights * d_weights).sum(axis=-1, keepdims=True))
             d_scores = dz * (g[b] / tau[b])
-            dq[b, :, group] = d_scores @ k[b, :, lo:hi]
-            dk[b, :, lo:hi] += d_scores.swapaxes(-1, -2) @ q[b, :, group]
-            dv[b, :, lo:hi] += weights.swapaxes(-1, -2) @ d_out[b, :, group]
+            dq[b, :, group] = matmul(d_scores, k[b, :, lo:hi])
+            # dk and dv sum over queries on from the previous blocks, as the dense VJP does.
+            matmul(d_scores.swapaxes(-1, -2), q[b, :, group], into=dk[b, :, lo:hi])
+            matmul(weights.swapaxes(-1, -2), d_out[b, :, group], into=dv[b, :, lo:hi])
             # The bias table and dL/dτ add their terms as the dense VJP does (GRAD-6): block
             # by block, and in a block key by key, for each key query by query.
             entry = np.arange(H)[:, None, None] * rel_bias.shape[1] + index.T  # [H, W, n]

@@ -223,6 +223,25 @@ def test_blocked_vjp_baseline_is_as_good_as_the_dense_one(
         assert error(got[name]) <= bound, f"{name}: {error(got[name]):.3g} > {bound:.3g}"
 
 
+@pytest.mark.clause("ORDER-1", "PREC-2", "GRAD-6")
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_two_orders_agree_to_the_bit_where_they_add_the_same_terms(dtype: str) -> None:
+    """The baseline fixes every sum term by term (PREC-2, GRAD-6). The global branch without
+    causality in one query block holds every key, so the blocked order adds the same terms in
+    the same order as the dense one: forward and VJP agree to the bit, padding included."""
+    B, H, T, Dh, R = 2, 2, 37, 8, 6
+    q, k, v, d_out = (grid(seed, (B, H, T, Dh)) for seed in range(4))
+    table = grid(4, (H, 2 * R - 1))
+    mask = np.arange(T)[None, :] < np.array([[T], [29]])
+    args = (q, k, v, table, AHAConfig(max_rel_dist=R), mask)
+    dense = ref.global_attention(*args, dtype=dtype)
+    np.testing.assert_array_equal(ref.global_attention_blocked(*args, dtype=dtype, block=T), dense)
+    grads = ref.global_attention_vjp(*args, d_out, dtype=dtype)
+    blocked = ref.global_attention_vjp_blocked(*args, d_out, dtype=dtype, block=T)
+    for name, g in grads.items():
+        np.testing.assert_array_equal(blocked[name], g, err_msg=name)
+
+
 # --- Wider draws: lengths to 300, reaches up to 80, blocks that cross the band ---
 
 
