@@ -224,6 +224,9 @@ GRADIENT = [d for d in diagnosis.candidates() if d.name.startswith("grad-")]
 @pytest.mark.parametrize("deviation", GRADIENT, ids=lambda d: d.name)
 def test_each_gradient_bug_is_diagnosed_as_itself(deviation: Any) -> None:
     failed = [r for r in run_vectors(deviation.adapter()) if r.status == FAIL]
-    assert failed
-    for r in failed:
+    stored = [r for r in failed if "kernel/" not in r.check]
+    assert stored
+    for r in stored:
         assert deviation.name in [d["name"] for d in r.diagnosis or []], r.check
+    # Kernel-tier cases keep sampled rows only: they are not replayed (diagnosis None).
+    assert all(r.diagnosis is None for r in failed if "kernel/" in r.check)
