@@ -91,6 +91,7 @@ def conform(args: argparse.Namespace) -> int:
             case=args.case,
             vectors=args.vectors,
             time_limit=kernel.time_limit(args.tier, args.time_limit, DEFAULTS.time_limit),
+            first_call_limit=args.first_call_limit,
             tier=args.tier,  # H2b: --tier kernel adds the long kernel-tier cases
             failures_dir=args.failures_dir,
             properties=not args.no_properties,
@@ -245,6 +246,14 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULTS.time_limit,
         help=f"seconds allowed per adapter call (default {DEFAULTS.time_limit:g}); a call past "
         f"it is killed, and an operation that misses it twice in a row is skipped",
+    )
+    c.add_argument(
+        "--first-call-limit",
+        type=_checked(_seconds),
+        default=DEFAULTS.first_call_limit,
+        help=f"seconds allowed for the first call of each operation and dtype, where a JIT "
+        f"(torch.compile, Triton, XLA) compiles (default {DEFAULTS.first_call_limit:g}; never "
+        f"less than --time-limit); no call gets it once one has run past its deadline",
     )
     c.add_argument(
         "--failures-dir",

@@ -5,8 +5,9 @@
 an exception becomes a failure (NotImplementedError: declined), a call that does not return
 is a strike, and after ``STRIKES_PER_OPERATION`` strikes in a row of one operation (or
 ``STRIKES`` in a row of any) the rest is skipped as unresponsive, so a hanging implementation
-is judged in bounded time. Which inputs each call changed is kept for the integrity checks
-(PREC-6).
+is judged in bounded time. Each call's deadline is ``--time-limit``, the first call of each
+(operation, dtype) ``--first-call-limit`` (a JIT compiles then) until a call runs past its
+deadline. Which inputs each call changed is kept for the integrity checks (PREC-6).
 """
 
 from __future__ import annotations
@@ -70,9 +71,10 @@ class Calls:
 
     def __init__(self, adapter: Any, settings: Settings) -> None:
         self.name, self.capabilities = adapter.name, frozenset(adapter.capabilities)
-        self.isolation = isolation.start(
-            settings.isolation, adapter, settings.adapter, settings.time_limit
-        )
+        self.isolation = isolation.start(settings.isolation, adapter, settings.adapter)
+        self.time_limit, self.first_call_limit = settings.time_limit, settings.first_call_seconds
+        self.called: set[tuple[str, str | None]] = set()  # (operation, dtype) of calls so far
+        self.late = False  # a call ran past its deadline: no more first-call allowances
         self.strikes: dict[str, int] = defaultdict(int)
         self.in_a_row = 0
         self.stopped: dict[str, str] = {}  # operation (or "*") -> why it is skipped
@@ -87,9 +89,9 @@ class Calls:
         if why:
             raise Unresponsive(why)
         try:
-            result = self.isolation.call(kind, config, inputs)
+            result = self.isolation.call(kind, config, inputs, self.deadline(kind, inputs))
         except CallFailed as exc:
-            self.captured = exc.captured
+            self.captured, self.late = exc.captured, self.late or exc.late
             self._strike(kind, str(exc))
             raise
         self.strikes[kind], self.in_a_row = 0, 0
@@ -98,6 +100,15 @@ class Calls:
         if result.modified:
             self.modified[kind].append(f"{self.check}: {', '.join(result.modified)}")
         return result
+
+    def deadline(self, kind: str, inputs: dict[str, Any]) -> float:
+        """Seconds for this call: the first of its (operation, dtype) may compile a JIT's
+        kernels, unless a call has already run late, which bounds what a hang costs
+        (spec/conformance.md section 3)."""
+        key = (kind, call_dtype(kind, inputs))
+        first = key not in self.called and not self.late
+        self.called.add(key)
+        return self.first_call_limit if first else self.time_limit
 
     def _strike(self, kind: str, why: str) -> None:
         self.strikes[kind] += 1
@@ -131,6 +142,17 @@ class Calls:
 
     def close(self) -> None:
         self.isolation.close()
+
+
+def call_dtype(kind: str, inputs: dict[str, Any]) -> str | None:
+    """The dtype a call computes in: that of its first array input cast to the dtype under
+    test (PREC-4); None for a call without one (the plan)."""
+    op = operation(kind)
+    for name in op.arrays:
+        value = inputs.get(name)
+        if name not in op.not_cast and isinstance(value, np.ndarray):
+            return str(value.dtype)
+    return None
 
 
 class Proxy:

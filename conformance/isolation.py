@@ -86,17 +86,20 @@ class Outcome:
 
 
 class CallFailed(Exception):
-    """The call did not return: it ran past the deadline or its worker died."""
+    """The call did not return: it ran past the deadline (``late``) or its worker died."""
 
-    def __init__(self, message: str, captured: str = "") -> None:
+    def __init__(self, message: str, captured: str = "", late: bool = False) -> None:
         super().__init__(message)
-        self.captured = captured
+        self.captured, self.late = captured, late
 
 
 class Isolation(Protocol):
-    """Runs one operation of the implementation on the harness's inputs."""
+    """Runs one operation of the implementation on the harness's inputs, within ``seconds``
+    (the caller decides the deadline of each call: execution.Calls)."""
 
-    def call(self, kind: str, config: AHAConfig, inputs: dict[str, Any]) -> Outcome: ...
+    def call(
+        self, kind: str, config: AHAConfig, inputs: dict[str, Any], seconds: float
+    ) -> Outcome: ...
 
     def close(self) -> None: ...
 
@@ -216,19 +219,20 @@ class InProcess:
     """The implementation in the harness's process (``--isolation none``): a deadline by
     SIGALRM, which an implementation can disarm; a crash ends the run."""
 
-    def __init__(self, adapter: Any, time_limit: float) -> None:
-        self.adapter, self.time_limit = adapter, time_limit
+    def __init__(self, adapter: Any) -> None:
+        self.adapter = adapter
         self.directory = tempfile.TemporaryDirectory(prefix="aha-capture-")
         self.path = Path(self.directory.name) / "output.txt"
 
-    def call(self, kind: str, config: AHAConfig, inputs: dict[str, Any]) -> Outcome:
+    def call(self, kind: str, config: AHAConfig, inputs: dict[str, Any], seconds: float) -> Outcome:
         try:
-            with capture(self.path), deadline(self.time_limit):
+            with capture(self.path), deadline(seconds):
                 outcome = perform(self.adapter, kind, config, inputs)
         except Deadline:
             raise CallFailed(
-                f"{operation(kind).method} ran past the time limit of {self.time_limit:g} s",
+                f"{operation(kind).method} ran past the time limit of {seconds:g} s",
                 read_capture(self.path),
+                late=True,
             ) from None
         return _with_capture(outcome, read_capture(self.path))
 
@@ -287,8 +291,7 @@ class WorkerProcess:
     """The implementation in one persistent worker process, restarted after a deadline or a
     death. ``spec`` (how the adapter was named) rebuilds it where it cannot be pickled."""
 
-    def __init__(self, adapter: Any, spec: str, time_limit: float) -> None:
-        self.time_limit = time_limit
+    def __init__(self, adapter: Any, spec: str) -> None:
         self.directory = tempfile.TemporaryDirectory(prefix="aha-capture-")
         self.path = Path(self.directory.name) / "output.txt"
         threaded = any(name in sys.modules for name in THREADED_FRAMEWORKS)
@@ -306,20 +309,21 @@ class WorkerProcess:
             context=context,
         )
 
-    def call(self, kind: str, config: AHAConfig, inputs: dict[str, Any]) -> Outcome:
+    def call(self, kind: str, config: AHAConfig, inputs: dict[str, Any], seconds: float) -> Outcome:
         method = operation(kind).method
         with contextlib.suppress(OSError):
             self.path.unlink()
         future = self.pool.schedule(
-            _worker_call, args=(kind, config, inputs, str(self.path)), timeout=self.time_limit
+            _worker_call, args=(kind, config, inputs, str(self.path)), timeout=seconds
         )
         try:
             outcome: Outcome = future.result()
         except FutureTimeout:
             raise CallFailed(
-                f"{method} ran past the time limit of {self.time_limit:g} s; "
+                f"{method} ran past the time limit of {seconds:g} s; "
                 f"its worker was killed and restarted",
                 read_capture(self.path),
+                late=True,
             ) from None
         except ProcessExpired as exc:
             raise CallFailed(
@@ -352,10 +356,10 @@ def describe_exit(code: int | None) -> str:
     return f"exited with status {code}"
 
 
-def start(isolation: str, adapter: Any, spec: str, time_limit: float) -> Isolation:
+def start(isolation: str, adapter: Any, spec: str) -> Isolation:
     """The isolation named on the command line (``process`` or ``none``)."""
     if isolation == "process":
-        return WorkerProcess(adapter, spec, time_limit)
+        return WorkerProcess(adapter, spec)
     if isolation == "none":
-        return InProcess(adapter, time_limit)
+        return InProcess(adapter)
     raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")

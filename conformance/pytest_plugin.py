@@ -39,6 +39,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--aha-time-limit", type=float, default=None, help="seconds per adapter call (default 15)"
     )
+    group.addoption(
+        "--aha-first-call-limit",
+        type=float,
+        default=None,
+        help="seconds for the first call of each operation and dtype (a JIT compile; default 60)",
+    )
 
 
 NO_ADAPTER = (
@@ -74,7 +80,7 @@ def _session(config: pytest.Config) -> tuple[Any, Any, list[Any]]:
             adapter = load_adapter(spec)
             given = {
                 field: config.getoption(f"aha_{field}")
-                for field in ("max_examples", "isolation", "time_limit")
+                for field in ("max_examples", "isolation", "time_limit", "first_call_limit")
                 if config.getoption(f"aha_{field}") is not None
             }  # the others keep the defaults aha conform has (Settings)
             settings = Settings(

@@ -213,6 +213,7 @@ def to_json(
             "seed": settings.seed,
             "case": settings.case,
             "time_limit_s": settings.time_limit,
+            "first_call_limit_s": settings.first_call_seconds,
             "isolation": settings.isolation,
             "require": sorted(settings.require),
             "properties": settings.properties,

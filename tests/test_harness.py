@@ -136,7 +136,9 @@ class Misbehaving(ReferenceAdapter):
 )
 def test_misbehaviour_becomes_a_failed_check(how: str, status: str, message: str) -> None:
     adapter = Misbehaving(how)
-    settings = Settings(adapter="x", dtypes=("float64",), time_limit=0.5, case="local/causal")
+    settings = Settings(
+        adapter="x", dtypes=("float64",), time_limit=0.5, first_call_limit=0.5, case="local/causal"
+    )
     check, integrity = plan_checks(adapter, corpus.load(), settings)
     assert integrity.id == "inputs-unchanged/local"
     result = run_check(check, adapter, settings)

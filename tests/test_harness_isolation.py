@@ -86,6 +86,33 @@ def misbehave(how: str, q: np.ndarray, out: np.ndarray) -> Any:
     return out
 
 
+class JitCompiling(ReferenceAdapter):
+    """The reference with a JIT's cost: the first call of local_attention in each dtype takes
+    ``COMPILE`` seconds more, as a compile would (in the worker, which keeps the instance)."""
+
+    def local_attention(self, q: Any, *args: Any, **kwargs: Any) -> Any:
+        compiled = self.__dict__.setdefault("compiled", set())
+        if q.dtype not in compiled:
+            time.sleep(COMPILE)
+            compiled.add(q.dtype)
+        return super().local_attention(q, *args, **kwargs)
+
+
+class SlowLater(ReferenceAdapter):
+    """The reference, except that its second call of local_attention takes ``COMPILE``
+    seconds more: a slow call that is not a first one."""
+
+    def local_attention(self, q: Any, *args: Any, **kwargs: Any) -> Any:
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 2:
+            time.sleep(COMPILE)
+        return super().local_attention(q, *args, **kwargs)
+
+
+COMPILE = 2.0  # seconds: past --time-limit 1, inside --first-call-limit 10
+TIMING = ["--case", "local/causal*", "--no-properties", "--time-limit", "1"]
+
+
 def adapter_class(how: str) -> type:
     return type(f"Misbehaving_{how.replace('-', '_')}", (Misbehaving,), {"how": how})
 
@@ -111,8 +138,9 @@ for _how in HOWS:  # importable by name, as module:attr, in this process and a w
 
 
 def conform(how: str, tmp: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    """``aha conform`` of Misbehaving_<how>, or of the class named ``how`` when it has one."""
     report = tmp / "report.json"
-    name = f"{MODULE}:Misbehaving_{how.replace('-', '_')}"
+    name = f"{MODULE}:{how if how in globals() else 'Misbehaving_' + how.replace('-', '_')}"
     code = main(["conform", "--adapter", name, *args, "--report", str(report)])
     return code, json.loads(report.read_text())
 
@@ -141,7 +169,7 @@ REASONS = {
 @pytest.mark.clause("PREC-3", "PREC-4")
 @pytest.mark.parametrize("how", sorted(REASONS))
 def test_each_misbehaviour_is_reported_and_the_run_finishes(how: str, tmp_path: Path) -> None:
-    code, report = conform(how, tmp_path, *FAST, "--time-limit", "1")
+    code, report = conform(how, tmp_path, *FAST, "--time-limit", "1", "--first-call-limit", "1")
     assert code == EXIT_FAILS and report["verdict"] == "does not conform"
     (result,) = local_results(report)
     assert result["status"] == "fail", result
@@ -175,14 +203,51 @@ def test_in_process_isolation_reports_the_same(how: str, tmp_path: Path) -> None
 def test_repeated_deadlines_skip_the_rest_of_the_operation(tmp_path: Path) -> None:
     start = time.perf_counter()
     code, report = conform(
-        "hang", tmp_path, "--case", "local/*", "--dtype", "float64", "--time-limit", "0.5"
+        "hang",
+        tmp_path,
+        *("--case", "local/*", "--dtype", "float64"),
+        *("--time-limit", "0.5", "--first-call-limit", "3"),
     )
     elapsed = time.perf_counter() - start
     results = local_results(report)
     statuses = [r["status"] for r in results]
     assert statuses[:2] == ["fail", "fail"] and set(statuses[2:]) == {"skipped"}
+    # The first call had the allowance; once it ran late, the next had --time-limit only.
+    assert "ran past the time limit of 3 s" in results[0]["message"]
+    assert "ran past the time limit of 0.5 s" in results[1]["message"]
     assert "adapter unresponsive" in results[-1]["message"]
     assert code == EXIT_FAILS and elapsed < 30
+
+
+@pytest.mark.parametrize("isolation", ["process", "none"])
+def test_a_first_call_may_take_the_allowance_for_a_compile(isolation: str, tmp_path: Path) -> None:
+    code, report = conform(
+        "JitCompiling",
+        tmp_path,
+        *TIMING,
+        *("--first-call-limit", "10", "--dtype", "float64,float32", "--isolation", isolation),
+    )
+    results = local_results(report)
+    assert code == 0 and report["verdict"] == "conforms", report["verdict_line"]
+    assert len(results) == 4 and max(r["seconds"] for r in results) > COMPILE
+    assert report["settings"]["first_call_limit_s"] == 10
+
+
+def test_a_later_slow_call_is_past_the_limit(tmp_path: Path) -> None:
+    code, report = conform(
+        "SlowLater", tmp_path, *TIMING, "--first-call-limit", "10", "--dtype", "float64"
+    )
+    statuses = {r["check"]: r["status"] for r in local_results(report)}
+    assert statuses == {"local/causal@float64": "pass", "local/causal-left-padding@float64": "fail"}
+    (late,) = [r for r in local_results(report) if r["status"] == "fail"]
+    assert code == EXIT_FAILS and "ran past the time limit of 1 s" in late["message"]
+
+
+def test_the_allowance_is_never_below_the_time_limit(tmp_path: Path) -> None:
+    assert Settings(adapter="x", time_limit=90, first_call_limit=5).first_call_seconds == 90
+    _, report = conform("JitCompiling", tmp_path, *FAST, "--time-limit", "90")
+    assert report["settings"]["time_limit_s"] == 90
+    assert report["settings"]["first_call_limit_s"] == 90
 
 
 @pytest.mark.slow
@@ -195,7 +260,9 @@ def test_a_hanging_implementation_is_judged_in_bounded_time_at_default_settings(
     assert code == EXIT_FAILS and elapsed < 300, elapsed  # the issue's bound: 5 minutes
     assert report["summary"]["skipped"] > 0
     waited = sum(r["seconds"] for r in report["results"] if "time limit" in r["message"])
-    assert waited < STRIKES * Settings(adapter="x").time_limit + 10  # what the hang cost
+    # What the hang cost: one first-call allowance, then --time-limit for each later strike.
+    defaults = Settings(adapter="x")
+    assert waited < defaults.first_call_limit + (STRIKES - 1) * defaults.time_limit + 10
 
 
 @pytest.mark.clause("PREC-6")
