@@ -3,8 +3,8 @@ NumPy reference: both paths, every dtype, gradients, errors and the choice of pa
 
 Inputs are multiples of 1/32 with few significant bits, exact in every dtype (PREC-1). The
 flex tests compile FlexAttention (seconds; tests/conftest.py points TORCHINDUCTOR_CACHE_DIR at
-~/.cache/aha-inductor so later runs reuse the kernels) and share one shape so they share one
-kernel per dtype.
+~/.cache/aha-inductor so later runs reuse the kernels); their shape fits attention.SMALL, so
+on CPU they share one kernel, in every dtype.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 from aha import reference as ref
 from aha.adapters.torch import flex_unavailable, global_attention, local_attention
 from aha.adapters.torch._convert import to_numpy, to_torch
-from aha.adapters.torch.attention import BLOCK, Mods, band_blocks
+from aha.adapters.torch.attention import BLOCK, Mods, band_blocks, pad_mods
 from aha.conformance.tolerance import compare
 from aha.reference import AHAConfig
 
@@ -148,27 +148,29 @@ def test_flex_forward_matches_reference(dtype: str) -> None:
             assert np.all(out.transpose(0, 2, 1, 3)[rows_without_keys(kind, config(causal))] == 0)
 
 
-@pytest.mark.clause("MAP-2")
+@pytest.mark.clause("MAP-2", "LOCAL-6", "MASK-2")
 @pytest.mark.parametrize("causal", [False, True])
 def test_block_mask_holds_exactly_the_blocks_that_touch_the_band(causal: bool) -> None:
-    """Every block pair with a visible pair is computed and no other: the band, not T²."""
+    """Every block pair with a visible pair of real positions is computed and no other: the
+    band, not T²; padded sequences, heads and positions get no block at all."""
     T_long, reach = 1000, torch.tensor([1, 100, 129, 1000])
     lo = torch.full_like(reach, -1) if causal else -reach
     ones = torch.ones(4)
     mods = Mods(lo, reach, ones, ones, torch.zeros(1, 1), torch.ones(4, T_long, dtype=torch.bool))
-    q = torch.zeros(4, 1, T_long, 1)
-    block_mask = band_blocks(q, mods)
-    kv_count, kv_index = block_mask.kv_num_blocks, block_mask.kv_indices
-    n = -(-T_long // BLOCK)
+    n = 10  # blocks of the padded length; the real positions fill 8 of them
+    padded = pad_mods(mods, (6, 2, n * BLOCK, 1))  # two sequences and a head more
+    block_mask = band_blocks(padded, 4, 1, T_long)
+    kv_count, kv_index = block_mask.kv_num_blocks, block_mask.kv_indices  # [6, 2, n], [.., n]
+    assert kv_count[4:].sum() == 0 and kv_count[:, 1:].sum() == 0
     computed = torch.zeros(4, n, n, dtype=torch.bool)
     for b in range(4):
         for qb in range(n):
             computed[b, qb, kv_index[b, 0, qb, : kv_count[b, 0, qb]]] = True
-    i = torch.arange(T_long)[:, None]
-    visible = mods.mask_mod(torch.arange(4)[:, None, None], None, i, i.T)  # [B, T, T]
-    padded = torch.nn.functional.pad(visible, (0, n * BLOCK - T_long, 0, n * BLOCK - T_long))
-    touched = padded.view(4, n, BLOCK, n, BLOCK).any(dim=(2, 4))
-    assert torch.equal(computed, touched)
+    i = torch.arange(n * BLOCK)[:, None]
+    # Pairs a real query can see: padded keys are not real (pad_mods), padded queries dropped.
+    visible = padded.mask_mod(torch.arange(4)[:, None, None], None, i, i.T) & (i < T_long)
+    touched = visible.view(4, n, BLOCK, n, BLOCK).any(dim=(2, 4))
+    assert torch.equal(computed, touched) and not computed[:, 8:].any()
     assert computed[1].sum(dim=1).max() <= (2 if causal else 3)  # reach 100
 
 

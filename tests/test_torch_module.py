@@ -17,6 +17,7 @@ from aha.adapters.torch import (
     SDPAAdapter,
     TorchAdapter,
     TorchFlexAdapter,
+    vjp,
 )
 from aha.adapters.torch._convert import to_numpy, to_torch
 from aha.conformance.protocol import load_adapter
@@ -183,6 +184,25 @@ def test_module_rejects_bad_input_with_reference_errors() -> None:
         module(x, torch.ones(B, T))
     with pytest.raises(ref.ShapeError, match="multiple of n_heads"):
         AdaptiveHybridAttention(10, 3, CONFIG)
+
+
+@pytest.mark.clause("GRAD-4")
+def test_flex_layer_vjp_declines_on_cpu_before_building_the_layer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A conformance run asks for hundreds of layer VJPs the flex path cannot run on CPU: each
+    declines with the reason before the module (and its init_params) is built."""
+
+    def built(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the layer was built for a VJP that declines")
+
+    monkeypatch.setattr(vjp, "AdaptiveHybridAttention", built)
+    case = layer_case()
+    f32 = {k: a.astype(np.float32) for k, a in case["params"].items()}
+    x = case["x"].astype(np.float32)
+    d_y = np.ones_like(x)
+    with pytest.raises(NotImplementedError, match="no backward on CPU"):
+        TorchFlexAdapter("cpu").hybrid_layer_vjp(x, f32, CONFIG, case["mask"], d_y=d_y)
 
 
 def test_builtin_names_load_as_adapters() -> None:

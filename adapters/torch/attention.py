@@ -168,14 +168,22 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mods: Mods, path: str) -> Tensor:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     if path == "dense":
         return dense(q, k, v, mods)
-    why_not = flex_unavailable(q, needs_grad(q, k, v, mods.table, mods.tau))
-    if why_not is None:
+    grad = needs_grad(q, k, v, mods.table, mods.tau)
+    if flex_unavailable(q, grad) is None:
         return flex(q, k, v, mods)
     if path == "flex":
+        require_flex(q, grad)
+    return dense(q, k, v, mods)
+
+
+def require_flex(q: Tensor, grad: bool) -> None:
+    """NotImplementedError with the reason where path='flex' cannot run for q (and a
+    backward when ``grad``)."""
+    why_not = flex_unavailable(q, grad)
+    if why_not is not None:
         raise NotImplementedError(
             f"path='flex' cannot run here: {why_not}; use path='dense' or path='auto'"
         )
-    return dense(q, k, v, mods)
 
 
 def needs_grad(*tensors: Tensor) -> bool:
@@ -218,17 +226,28 @@ def dense(q: Tensor, k: Tensor, v: Tensor, mods: Mods) -> Tensor:
 def flex(q: Tensor, k: Tensor, v: Tensor, mods: Mods) -> Tensor:
     """FlexAttention with the band's BlockMask; it gives rows with no visible key 0 (MAP-2).
 
-    Each compiled kernel serves one shape, so shapes go to buckets first: T to a multiple of
-    BLOCK (the padded keys are not real, the padded queries are dropped), Dh to a power of two
-    of at least 16 (zero features add nothing to <q, k>), the table to a power-of-two R with
-    its edge entries repeated (what GLOBAL-2's clamp reads anyway). None of it adds a block.
+    Each compiled kernel serves one shape, and on a CPU each costs seconds to compile, so a
+    call runs in the kernel of ``kernel_shape``: q, k, v, the plan and the bias table are
+    padded to it and the output is cut back. No padding reaches a real output:
+
+    - padded sequences (B) and heads (H) get no block at all (``band_blocks``), so their rows
+      are 0, and they are dropped; a real row never reads another sequence or head (LOCAL-6);
+    - padded positions (T) are keys that are not real, which mask_mod hides from every query
+      (MASK-1, MASK-2), and queries whose rows are dropped; no block past the last real
+      position is computed;
+    - padded features (Dh) are 0 in q and k, adding 0 to <q_i, k_j>, and 0 in v, giving
+      output features that are dropped;
+    - the table's edge entries are repeated outward (``repeat_edges``): every clamped lookup
+      reads the value it read before (GLOBAL-2's clamp; LOCAL-2 never reaches the edge).
+
+    On CPU, 16-bit inputs run the float32 kernel and the output is rounded once, as the dense
+    path and the baseline do (PREC-2): one kernel serves three dtypes.
     """
-    T, Dh = q.shape[2:]
-    pad_t, pad_d = -T % BLOCK, max(16, 1 << (Dh - 1).bit_length()) - Dh
-    q, k, v = (F.pad(t, (0, pad_d, 0, pad_t)) for t in (q, k, v))  # also makes them contiguous
-    mods = mods._replace(
-        real=F.pad(mods.real, (0, pad_t), value=False), table=repeat_edges(mods.table)
-    ).to(torch.float32)
+    B, H, T, Dh = q.shape
+    shape, storage = kernel_shape(q), q.dtype
+    dtype = torch.float32 if q.device.type == "cpu" else storage
+    q, k, v = (pad(t.to(dtype), shape) for t in (q, k, v))  # also makes them contiguous
+    mods = pad_mods(mods, shape).to(torch.float32)
     # The compiled kernel is specialised on tensor types (a Parameter is not a Tensor) and on
     # the scale's value: detached buffers in a forward-only call and scale=1 (the softmax
     # scale rides in the gain tensor) give one kernel a shape.
@@ -238,48 +257,126 @@ def flex(q: Tensor, k: Tensor, v: Tensor, mods: Mods) -> Tensor:
     # unfused flex_attention, which materialises [B, H, T, T]; allow more, scoped to this call.
     with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
         out = compiled_flex()(
-            q, k, v, score_mod=mods.score_mod, block_mask=band_blocks(q, mods), scale=1.0
+            q, k, v, score_mod=mods.score_mod, block_mask=band_blocks(mods, B, H, T), scale=1.0
         )
     assert isinstance(out, Tensor)
-    return out[:, :, :T, :Dh]
+    return out[:B, :H, :T, :Dh].to(storage)
+
+
+# The kernels a call can run in (flex). Nearly every call of a conformance run fits SMALL
+# (B, H ≤ 4, T ≤ 128, Dh ≤ 16) and pays no padding there; every other call runs in the large
+# class, whose least shape holds the default tier's kernel family (B ≤ 8, T ≤ 1536, Dh ≤ 128):
+# a default run compiles two kernels. Larger calls climb ladders (powers of two; T also 1.5
+# times one). On CUDA the head dim goes to its power of two only: padded features cost the
+# GPU work in every computed block, while padded blocks cost nothing.
+SMALL = (4, 4, BLOCK, 16)  # B, H, T, Dh
+LARGE = (8, 4, 12 * BLOCK, 128)  # the least B, H, T, Dh of the large class
+TABLE_R = 512  # the least R of the padded bias table [H, 2R − 1]: the default tier's largest
+
+
+def kernel_shape(q: Tensor) -> tuple[int, int, int, int]:
+    """[B, H, T, Dh] of the kernel that runs a call on q [B, H, T, Dh]."""
+    if all(n <= m for n, m in zip(q.shape, SMALL, strict=True)):
+        return SMALL
+    B, H, T, Dh = q.shape
+    least_dh = LARGE[3] if q.device.type == "cpu" else 16
+    return rung(B, LARGE[0]), rung(H, LARGE[1]), seq_rung(T), rung(Dh, least_dh)
+
+
+def warm_up(dtype: torch.dtype, device: torch.device) -> None:
+    """Compile now, for ``dtype`` on ``device``, the kernels of SMALL and of the large class's
+    least shape (those of a default conformance run), by running flex once on zeros in each:
+    a caller with a deadline on its first call compiles there, not in a later call."""
+    for B, H, T, Dh in (SMALL, LARGE):
+        q = torch.zeros(B, H, T, Dh, dtype=dtype, device=device)
+        if flex_unavailable(q, grad=False) is not None:
+            return
+        band = torch.ones(B, dtype=torch.int64, device=device)
+        scale = torch.ones(B, dtype=torch.float64, device=device)
+        table = torch.zeros(H, 1, dtype=dtype, device=device)
+        real = torch.ones(B, T, dtype=torch.bool, device=device)
+        with torch.no_grad():
+            flex(q, q, q, Mods(-band, band, scale, scale, table, real))
+
+
+def rung(n: int, least: int) -> int:
+    """The smallest least·2^k ≥ n."""
+    size = least
+    while size < n:
+        size *= 2
+    return size
+
+
+def seq_rung(T: int) -> int:
+    """The smallest of 1536, 2048, 3072, 4096, … (2^k and 1.5·2^k: multiples of BLOCK) ≥ T."""
+    size = LARGE[2]
+    while size < T:
+        size = size * 4 // 3 if size & (size - 1) else size * 3 // 2
+    return size
+
+
+def pad(t: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """t with zeros after its end along every axis, to ``shape``."""
+    ends = zip(reversed(t.shape), reversed(shape), strict=True)
+    return F.pad(t, [w for n, m in ends for w in (0, m - n)])
+
+
+def pad_mods(mods: Mods, shape: tuple[int, int, int, int]) -> Mods:
+    """The plan of the padded call: padded sequences see nothing (lo = hi = 0, no real key)
+    and divide by τ = 1; padded heads read a zero table row; the table to R' (repeat_edges)."""
+    B, H, T, _ = shape
+    extra, table = B - mods.lo.shape[0], repeat_edges(mods.table)
+    return Mods(
+        lo=F.pad(mods.lo, (0, extra)),
+        hi=F.pad(mods.hi, (0, extra)),
+        gain=F.pad(mods.gain, (0, extra)),
+        tau=F.pad(mods.tau, (0, extra), value=1.0),
+        table=pad(table, (H, table.shape[1])),
+        real=pad(mods.real, (B, T)),
+    )
 
 
 def repeat_edges(table: Tensor) -> Tensor:
-    """[H, 2R − 1] → [H, 2R' − 1] with R' the next power of two ≥ max(R, 16), the edge entries
-    repeated outward: every clamped lookup of score_mod reads the same value as before."""
+    """[H, 2R − 1] → [H, 2R' − 1] with R' = rung(R, TABLE_R), the edge entries repeated
+    outward: every clamped lookup of score_mod reads the same value as before."""
     r = (table.shape[1] + 1) // 2
-    extra = max(16, 1 << (r - 1).bit_length()) - r
+    extra = rung(r, TABLE_R) - r
     return torch.cat([table[:, :1].expand(-1, extra), table, table[:, -1:].expand(-1, extra)], 1)
 
 
 @functools.cache
 def compiled_flex() -> Any:
-    # dynamic=False: in torch 2.13 the CPU kernel generated for dynamic shapes fails to
-    # compile (an undeclared variable in the C++), so each shape gets its own kernel.
+    # dynamic=False: in torch 2.13 the CPU kernel generated for dynamic sizes fails to compile
+    # once it has ten or more size symbols (inductor renames the split-size symbol by text
+    # replacement, so "ks1" also rewrites "ks10": cur_qSplitSize0 is undeclared), and a dynamic
+    # T specialises anyway on the BlockMask's sequence lengths; kernel_shape keeps the number
+    # of static kernels small instead.
     return torch.compile(flex_attention, dynamic=False)
 
 
-def band_blocks(q: Tensor, mods: Mods) -> BlockMask:
-    """The key blocks each query block must compute: those holding a pair inside the band.
+def band_blocks(mods: Mods, batch: int, heads: int, seq_len: int) -> BlockMask:
+    """The key blocks each query block must compute: those holding a pair inside the band,
+    of the first ``batch`` sequences and ``heads`` heads, up to position ``seq_len``.
 
     Built from block indices, O((T / BLOCK)²) per element, never from a [T, T] mask;
-    padding is left to mask_mod, which every computed block applies.
+    padding inside a computed block is left to mask_mod, which every computed block applies.
     """
-    T = q.shape[2]
-    n = -(-T // BLOCK)
-    blocks = torch.arange(n, device=q.device)
+    B, T, H = mods.real.shape[0], mods.real.shape[1], mods.table.shape[0]
+    n = T // BLOCK
+    blocks = torch.arange(n, device=mods.lo.device)
     offset = (blocks[:, None] - blocks[None, :]) * BLOCK  # i − j between block starts
     lo, hi = mods.lo[:, None, None], mods.hi[:, None, None]
     # Within a block pair, i − j ranges over offset ± (BLOCK − 1).
     wanted = (offset + BLOCK - 1 > lo) & (offset - BLOCK + 1 < hi)  # [B, n, n]
-    count = wanted.sum(dim=-1, dtype=torch.int32)[:, None]  # [B, 1, n]
+    real = blocks < -(-seq_len // BLOCK)  # blocks holding a position below seq_len
+    wanted = wanted & real[:, None] & real[None, :]
+    wanted = wanted[:, None].expand(B, H, n, n).clone()  # [B, H, n, n]
+    wanted[batch:] = False
+    wanted[:, heads:] = False
+    count = wanted.sum(dim=-1, dtype=torch.int32)  # [B, H, n]
     order = torch.argsort((~wanted).to(torch.int8), dim=-1, stable=True)  # wanted blocks first
     return BlockMask.from_kv_blocks(
-        count,
-        order.to(torch.int32)[:, None],
-        BLOCK_SIZE=BLOCK,
-        mask_mod=mods.mask_mod,
-        seq_lengths=(T, T),
+        count, order.to(torch.int32), BLOCK_SIZE=BLOCK, mask_mod=mods.mask_mod, seq_lengths=(T, T)
     )
 
 

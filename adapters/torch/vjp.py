@@ -3,7 +3,8 @@
 The forward is the adapter's own (dense or flex path), run with inputs that require grad; the
 gradients are ``torch.autograd.grad`` of the outputs against the cotangents. Span scales cross
 as float64 tensors, so s receives its gradient through τ's straight-through term (GRAD-2), and
-the flex path on CPU, which has no backward, declines with that reason.
+the flex path on CPU, which has no backward, declines with that reason before any other work
+(a conformance run asks it for hundreds of VJPs).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def local_vjp(
 ) -> dict[str, np.ndarray]:
     """{"q", "k", "v", "rel_bias", "span_scale"} of <d_out, local_attention(...)> (GRAD-4)."""
     leaves = {n: _leaf(a, device) for n, a in zip(BRANCH_INPUTS, (q, k, v, rel_bias), strict=True)}
+    _require_backward(leaves["q"], path)
     span = _leaf(s, device)  # float64, as s crosses (PREC-4)
     with torch.enable_grad():
         out = attention.local(
@@ -71,6 +73,7 @@ def global_vjp(
 ) -> dict[str, np.ndarray]:
     """{"q", "k", "v", "rel_bias"} of <d_out, global_attention(...)> (GRAD-4)."""
     leaves = {n: _leaf(a, device) for n, a in zip(BRANCH_INPUTS, (q, k, v, rel_bias), strict=True)}
+    _require_backward(leaves["q"], path)
     with torch.enable_grad():
         out = attention.global_(
             leaves["q"],
@@ -99,10 +102,11 @@ def layer_vjp(
     path: str,
 ) -> dict[str, object]:
     """{"x", "params": {name: array}, "span_scale" when given} of <d_y, y> + <d_s, s> (GRAD-5)."""
+    xt = _leaf(x, device)
+    _require_backward(xt, path)
     module = AdaptiveHybridAttention(x.shape[-1], heads, config, path=path)
     # assign=True keeps each parameter in the dtype under test (PREC-4).
     module.load_state_dict({n: to_torch(a, device) for n, a in params.items()}, assign=True)
-    xt = _leaf(x, device)
     span = None if s is None else _leaf(s, device)
     with torch.enable_grad():
         y, s_used = module(xt, _mask(mask, device), span)
@@ -120,6 +124,13 @@ def layer_vjp(
     if span is not None:
         found["span_scale"] = grads[-1].astype(np.float64)
     return found
+
+
+def _require_backward(x: Tensor, path: str) -> None:
+    """The flex path declines where it has no backward, as its forward would (attend)."""
+    if path == "flex":
+        with torch.enable_grad():
+            attention.require_flex(x, attention.needs_grad(x))
 
 
 def _leaf(a: np.ndarray, device: torch.device) -> Tensor:
