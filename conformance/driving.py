@@ -27,6 +27,9 @@ def run_property(check: Check, calls: Calls, result: Result, settings: Settings)
 
     Shrinking stops after ``settings.shrink_time`` seconds: from then on only the smallest
     failing draw so far is checked again (Hypothesis replays it last), every other draw passes.
+    When the first ``max_examples`` draws were all declined, the rest are not offered: the
+    property is reported declined without Hypothesis drawing ten times more in search of one
+    the implementation takes (a partial decline still runs every draw).
     """
     prop, dtype = check.prop, str(check.dtype)
     assert prop is not None
@@ -36,6 +39,8 @@ def run_property(check: Check, calls: Calls, result: Result, settings: Settings)
 
     def body(draw: tuple[Any, dict[str, Any]]) -> None:
         config, inputs = draw
+        if counts["declined"] >= settings.max_examples and counts["declined"] == counts["run"]:
+            reject()  # everything so far was declined: stop asking
         counts["run"] += 1
         if (
             failing

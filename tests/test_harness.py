@@ -285,3 +285,43 @@ def test_vectors_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 def test_console_script_is_installed() -> None:
     done = subprocess.run(["aha", "conform", "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "--max-examples" in done.stdout
+
+
+class DeclinesLocal(ReferenceAdapter):
+    """Declines every local call; counts them."""
+
+    calls = 0
+
+    def local(self, *args: Any) -> Any:
+        type(self).calls += 1
+        raise NotImplementedError("no local here")
+
+
+class DeclinesEveryOtherLocal(ReferenceAdapter):
+    calls = 0
+
+    def local(self, *args: Any) -> Any:
+        type(self).calls += 1
+        if type(self).calls % 2:
+            raise NotImplementedError("not this one")
+        return super().local(*args)
+
+
+def test_a_property_stops_asking_once_its_first_draws_are_all_declined() -> None:
+    """An implementation that declines every draw is asked max_examples times, not the ten
+    times more Hypothesis would draw in search of one it takes; one that declines some draws
+    is still judged on the others."""
+    from aha.conformance.zoo import in_process
+
+    settings = in_process(adapter="test", dtypes=("float64",), max_examples=5)
+    for adapter, status in ((DeclinesLocal(), DECLINED), (DeclinesEveryOtherLocal(), PASS)):
+        checks = [
+            c
+            for c in plan_checks(adapter, corpus.load(), settings)
+            if c.id == "property/matches-reference/local@float64"
+        ]
+        assert len(checks) == 1
+        result = run_check(checks[0], adapter, settings)
+        assert result.status == status, result.message
+    assert DeclinesLocal.calls == 5
+    assert DeclinesEveryOtherLocal.calls >= 10  # five judged, the declined ones between
