@@ -28,6 +28,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from common import print_table, write_json
 
+# The exit status a run should end with: 0 (conforms), except torch-flex on a CPU, which
+# declines every VJP (FlexAttention has no backward there) and so conforms partially (3).
+EXPECTED_EXIT = {"torch-flex": 3}
+
 # (row name, adapter, extra arguments, budget in seconds)
 Run = tuple[str, str, tuple[str, ...], float]
 RUNS: tuple[Run, ...] = (
@@ -102,7 +106,8 @@ def main() -> None:
     rows = []
     for name, adapter, extra, budget in runs:
         row = {"run": name, "budget_s": budget, **conform(adapter, extra, args.timeout)}
-        row["within"] = row["seconds"] <= budget and row["exit"] == 0
+        expected = EXPECTED_EXIT.get(adapter, 0)
+        row["within"] = row["seconds"] <= budget and row["exit"] == expected and not row["failed"]
         rows.append(row)
         print(f"{name}: {row['seconds']} s, exit {row['exit']}, {row['verdict']}", flush=True)
     print_table(
