@@ -236,10 +236,16 @@ def relative_bias(rel_bias: np.ndarray, seq_len: int) -> np.ndarray:
 
 def bias_index(seq_len: int, max_rel_dist: int) -> np.ndarray:
     """clamp(i − j, −(R−1), R−1) + R − 1 for query i, key j  [T, T]; i − j, not j − i (LOCAL-2)."""
-    r = max_rel_dist
     i = np.arange(seq_len)[:, None]
     j = np.arange(seq_len)[None, :]
-    return np.clip(i - j, -(r - 1), r - 1) + r - 1
+    return bias_entry(i - j, max_rel_dist)
+
+
+def bias_entry(distance: Any, max_rel_dist: int) -> Any:
+    """The table entry of the relative distance i − j: clamp(i − j, −(R−1), R−1) + R − 1
+    (LOCAL-2, GLOBAL-2)."""
+    r = max_rel_dist
+    return np.clip(distance, -(r - 1), r - 1) + r - 1
 
 
 def masked_softmax(logits: np.ndarray, visible: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 
 from aha.reference import AHAConfig, temperature_slope, validate
 from aha.reference import plan as reference_plan
-from aha.reference.attention import bias_index
+from aha.reference.attention import bias_entry, bias_index
 
 # The default matmul precision may drop float32 operands to TF32 or bfloat16 on accelerators,
 # which is far outside PREC-3; HIGHEST keeps float32 a float32 product.
@@ -89,7 +89,7 @@ def local_attention(
     # i − j for row a of a block and entry e of its window; the same for every block.
     offset = np.arange(n)[:, None] - (np.arange((left + 1 + right) * n)[None, :] - left * n)
     R = config.max_rel_dist
-    bias = rel_bias[:, np.clip(offset, -(R - 1), R - 1) + R - 1]  # [H, n, Lk]; i − j: LOCAL-2
+    bias = rel_bias[:, bias_entry(offset, R)]  # [H, n, Lk]; i − j: LOCAL-2
     reach = jnp.asarray(plan.reach)[:, None, None, None]
     visible = (np.abs(offset) < reach) & real[:, :, None, :]  # strict <: LOCAL-1
     if config.causal:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aha.reference import AHAConfig, param_shapes
+from aha.reference.attention import bias_entry
 
 from .layer import ROUNDING, Padding
 
@@ -114,7 +115,7 @@ def bucket(shape: tuple[int, ...], config: AHAConfig) -> Bucket:
     if T2 <= SMALL_T:
         B, H = step(B, BATCH_STEP), step(H, HEAD_STEP)
     R = config.max_rel_dist
-    table = np.clip(np.arange(-(T2 - 1), T2), -(R - 1), R - 1) + R - 1
+    table = bias_entry(np.arange(-(T2 - 1), T2), R)
     window = T2 if T2 <= ONE_BLOCK_UP_TO else power_of_two(min(config.window, R, T), WINDOW_MIN)
     static = AHAConfig(window=window, max_rel_dist=T2, causal=config.causal)
     return Bucket(caller, (B, H, T2, power_of_two(Dh, DH_MIN)), R, table, static)
